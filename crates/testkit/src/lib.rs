@@ -8,9 +8,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../services/vault/migrations");
+//! static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/migrations");
 //! let db = casino_testkit::postgres::TestDatabase::create(&MIGRATOR).await?;
 //! let kafka = casino_testkit::kafka::TestKafka::start(&["vault.transactions.v1"])?;
+//! # let _ = (db, kafka);
 //! # Ok(()) }
 //! ```
 

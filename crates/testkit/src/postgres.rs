@@ -358,8 +358,9 @@ impl Drop for TestDatabase {
         };
         let url = server.url("postgres");
         let name = self.name.clone();
-        let pool = self.pool.clone();
-        // Drop runs outside async context guarantees; do the async work on a private runtime.
+        // The pool's connections belong to the test's runtime, which is blocked in this drop: never await
+        // them here. `WITH (FORCE)` terminates them server-side.
+        // Drop has no async context of its own; do the async work on a private runtime.
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -368,7 +369,6 @@ impl Drop for TestDatabase {
                 return;
             };
             runtime.block_on(async move {
-                pool.close().await;
                 if let Ok(mut conn) = PgConnection::connect(&url).await {
                     let _ = conn
                         .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())

@@ -1,0 +1,2 @@
+CREATE TABLE widgets (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+INSERT INTO widgets (name) VALUES ('seeded');
