@@ -120,8 +120,11 @@ impl ConsumerSettings {
     }
 }
 
-/// Publishes consumer lag from librdkafka's statistics.
-struct LagContext;
+/// Publishes consumer lag from librdkafka's statistics, labelled by consumer group (Room-Service runs two
+/// groups on the same topics).
+struct LagContext {
+    group: String,
+}
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
@@ -136,11 +139,12 @@ impl ClientContext for LagContext {
                 known = true;
                 total += p.consumer_lag;
                 metrics::gauge!("kafka_consumer_lag_messages",
-                    "topic" => topic.clone(), "partition" => partition.to_string())
+                    "topic" => topic.clone(), "partition" => partition.to_string(), "group" => self.group.clone())
                 .set(p.consumer_lag as f64);
             }
             if known && total == 0 {
-                metrics::gauge!("kafka_consumer_lag_seconds", "topic" => topic.clone()).set(0.0);
+                metrics::gauge!("kafka_consumer_lag_seconds", "topic" => topic.clone(), "group" => self.group.clone())
+                    .set(0.0);
             }
         }
     }
@@ -175,7 +179,9 @@ pub async fn run_consumer<H: Handler>(
         config.set(key, value);
     }
     let consumer: StreamConsumer<LagContext> = config
-        .create_with_context(LagContext)
+        .create_with_context(LagContext {
+            group: settings.group_id.clone(),
+        })
         .context("creating the Kafka consumer")?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer
@@ -222,8 +228,9 @@ pub async fn run_consumer<H: Handler>(
             Flow::Done => {
                 if let Some(ts) = incoming.timestamp_ms {
                     let lag = (Utc::now().timestamp_millis() - ts).max(0) as f64 / 1000.0;
-                    metrics::gauge!("kafka_consumer_lag_seconds", "topic" => incoming.topic.clone())
-                        .set(lag);
+                    metrics::gauge!("kafka_consumer_lag_seconds",
+                        "topic" => incoming.topic.clone(), "group" => settings.group_id.clone())
+                    .set(lag);
                 }
                 // librdkafka's offset store commits `offset + 1`, the next message to read.
                 if let Err(error) =

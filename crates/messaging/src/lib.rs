@@ -6,7 +6,7 @@
 //! - [`consumer`]: the at-least-once loop. The handler runs; the offset is stored only after it succeeded;
 //!   a message that keeps failing goes to `<topic>.dlq` with the reason in a header instead of blocking its
 //!   partition; shutdown commits the stored offsets. Exports `kafka_consumer_messages_total{topic, outcome}`,
-//!   `kafka_consumer_lag_messages{topic, partition}`, `kafka_consumer_lag_seconds{topic}` and
+//!   `kafka_consumer_lag_messages{topic, partition, group}`, `kafka_consumer_lag_seconds{topic, group}` and
 //!   `kafka_dlq_messages_total{topic}`.
 //! - [`trace`]: W3C `traceparent`/`tracestate` in Kafka headers, both directions.
 
@@ -76,4 +76,32 @@ impl KafkaConfig {
         }
         config
     }
+}
+
+impl KafkaConfig {
+    /// The Kafka part of a service's common settings.
+    pub fn from_settings(
+        settings: &casino_observability::settings::CommonSettings,
+        client_id: &str,
+    ) -> Self {
+        Self {
+            brokers: settings.kafka_brokers.clone(),
+            security_protocol: settings.kafka_security_protocol.clone(),
+            sasl_username: settings.kafka_sasl_username.clone(),
+            sasl_password: settings.kafka_sasl_password.clone(),
+            client_id: client_id.to_owned(),
+        }
+    }
+}
+
+/// An optional health check: the cluster answers a metadata request. Kafka down makes a service
+/// *degraded*, never unready (blueprint §6): restarting tasks would not bring Kafka back.
+pub fn health_check(producer: &Producer) -> casino_observability::health::Check {
+    let producer = producer.clone();
+    casino_observability::health::Check::optional("kafka", move || {
+        let producer = producer.clone();
+        async move { producer.ping(std::time::Duration::from_secs(2)).await }
+    })
+    .timeout(std::time::Duration::from_secs(3))
+    .cache_for(std::time::Duration::from_secs(5))
 }

@@ -20,6 +20,8 @@ pub mod http;
 pub mod lifecycle;
 pub mod metrics;
 pub mod server;
+pub mod service;
+pub mod settings;
 pub mod telemetry;
 
 pub use telemetry::{TelemetryGuard, init_telemetry};

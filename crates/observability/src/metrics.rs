@@ -157,13 +157,13 @@ pub async fn track_http(mut req: Request, next: Next) -> Response {
     metrics::counter!("http_server_requests_total", &labels).increment(1);
     metrics::histogram!("http_server_request_duration_seconds", &labels).record(elapsed);
     let _entered = span.enter();
-    let elapsed_ms = elapsed * 1000.0;
+    let duration_ms = elapsed * 1000.0;
     if response.status().is_server_error() {
-        tracing::error!(route = %route, status = %status, elapsed_ms, request_id = %request_id, "request failed");
+        tracing::error!(route = %route, status = %status, duration_ms, request_id = %request_id, "request failed");
     } else if response.status().is_client_error() {
-        tracing::info!(route = %route, status = %status, elapsed_ms, request_id = %request_id, "request refused");
+        tracing::info!(route = %route, status = %status, duration_ms, request_id = %request_id, "request refused");
     } else {
-        tracing::debug!(route = %route, status = %status, elapsed_ms, request_id = %request_id, "request completed");
+        tracing::debug!(route = %route, status = %status, duration_ms, request_id = %request_id, "request completed");
     }
     response
 }

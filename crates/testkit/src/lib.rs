@@ -17,3 +17,31 @@
 
 pub mod kafka;
 pub mod postgres;
+
+/// Common service settings for a test: both ports 0, the given database and broker, no drain delay.
+pub fn service_settings(
+    database_url: &str,
+    kafka_brokers: &str,
+) -> casino_observability::settings::CommonSettings {
+    use casino_observability::{
+        lifecycle::ShutdownConfig, server::ServerConfig, settings::CommonSettings,
+    };
+    CommonSettings {
+        server: ServerConfig {
+            public_addr: ([127, 0, 0, 1], 0).into(),
+            admin_addr: ([127, 0, 0, 1], 0).into(),
+        },
+        database_url: database_url.to_owned(),
+        database_max_connections: 5,
+        kafka_brokers: kafka_brokers.to_owned(),
+        kafka_security_protocol: "plaintext".into(),
+        kafka_sasl_username: None,
+        kafka_sasl_password: None,
+        env: "test".into(),
+        shutdown: ShutdownConfig {
+            drain_delay: std::time::Duration::ZERO,
+            timeout: std::time::Duration::from_secs(10),
+        },
+        internal_token: "test-internal-token".into(),
+    }
+}

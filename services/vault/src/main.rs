@@ -1,1 +1,7 @@
-fn main() {}
+//! The `casino-vault` binary: see the library crate.
+
+fn main() {
+    casino_observability::service::main::<casino_vault::startup::Application>(env!(
+        "CARGO_PKG_VERSION"
+    ));
+}
