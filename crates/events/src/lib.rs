@@ -288,7 +288,8 @@ mod tests {
             .into_typed::<BetPlaced>(&[1])
             .unwrap_err();
         assert!(
-            err.to_string().starts_with("malformed data for bet.placed v1"),
+            err.to_string()
+                .starts_with("malformed data for bet.placed v1"),
             "{err}"
         );
     }

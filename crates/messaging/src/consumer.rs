@@ -290,8 +290,16 @@ async fn process<H: Handler>(
         };
         let permanent = matches!(error, HandlerError::Permanent(_));
         if permanent || attempt >= settings.max_attempts {
-            return dead_letter(incoming, &error.to_string(), attempt, dlq, settings, stop, &span)
-                .await;
+            return dead_letter(
+                incoming,
+                &error.to_string(),
+                attempt,
+                dlq,
+                settings,
+                stop,
+                &span,
+            )
+            .await;
         }
         metrics::counter!("kafka_consumer_messages_total", "topic" => topic.clone(), "outcome" => "retry")
             .increment(1);

@@ -40,7 +40,10 @@ impl std::fmt::Debug for KafkaConfig {
             .field("brokers", &self.brokers)
             .field("security_protocol", &self.security_protocol)
             .field("sasl_username", &self.sasl_username)
-            .field("sasl_password", &self.sasl_password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "sasl_password",
+                &self.sasl_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("client_id", &self.client_id)
             .finish()
     }

@@ -35,10 +35,7 @@ pub fn context_from_headers(headers: Option<&BorrowedHeaders>) -> opentelemetry:
             headers
                 .iter()
                 .filter_map(|h| {
-                    Some((
-                        h.key.to_owned(),
-                        String::from_utf8(h.value?.to_vec()).ok()?,
-                    ))
+                    Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
                 })
                 .collect()
         })

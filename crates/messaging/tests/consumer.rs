@@ -43,7 +43,10 @@ impl Handler for Recorder {
     async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
         let envelope = Envelope::from_slice(&message.payload)
             .map_err(|e| HandlerError::Permanent(e.into()))?;
-        let name = envelope.data["name"].as_str().unwrap_or_default().to_owned();
+        let name = envelope.data["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         self.seen.lock().unwrap().push(name.clone());
         if self.fail_on.contains(&name) {
             return Err(HandlerError::Transient(anyhow::anyhow!(
@@ -68,7 +71,12 @@ fn settings(kafka: &TestKafka, group: &str, topic: &str) -> ConsumerSettings {
 fn event(name: &str) -> Envelope {
     // One fixed player: every event lands on the same partition, in order.
     let player = uuid::Uuid::from_u128(7);
-    Envelope::new("test.happened", "test", Some(player), json!({ "name": name }))
+    Envelope::new(
+        "test.happened",
+        "test",
+        Some(player),
+        json!({ "name": name }),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,9 +93,20 @@ async fn a_message_whose_handler_did_not_complete_is_delivered_again_after_a_res
     first_settings.max_attempts = u32::MAX;
     let first = Recorder::failing_on(&["second"]);
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_consumer(first_settings, first.clone(), producer.clone(), stop.clone()));
+    let task = tokio::spawn(run_consumer(
+        first_settings,
+        first.clone(),
+        producer.clone(),
+        stop.clone(),
+    ));
     assert!(
-        eventually(Duration::from_secs(30), || first.seen().iter().filter(|n| *n == "second").count() >= 2).await,
+        eventually(Duration::from_secs(30), || first
+            .seen()
+            .iter()
+            .filter(|n| *n == "second")
+            .count()
+            >= 2)
+        .await,
         "the failing message was retried: {:?}",
         first.seen()
     );
@@ -98,7 +117,12 @@ async fn a_message_whose_handler_did_not_complete_is_delivered_again_after_a_res
     // Second run, same group: "second" comes back, "first" (finished) does not.
     let second = Recorder::default();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_consumer(settings(&kafka, "restart-group", topic), second.clone(), producer.clone(), stop.clone()));
+    let task = tokio::spawn(run_consumer(
+        settings(&kafka, "restart-group", topic),
+        second.clone(),
+        producer.clone(),
+        stop.clone(),
+    ));
     assert!(
         eventually(Duration::from_secs(30), || !second.seen().is_empty()).await,
         "nothing was redelivered"
@@ -129,13 +153,23 @@ async fn a_poison_message_lands_in_the_dlq_with_the_reason_and_the_partition_kee
         .send(topic, &key, b"{ this is not an envelope", &[])
         .await
         .unwrap();
-    producer.send_envelope(topic, &event("after-poison")).await.unwrap();
+    producer
+        .send_envelope(topic, &event("after-poison"))
+        .await
+        .unwrap();
 
     let recorder = Recorder::default();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_consumer(settings(&kafka, "poison-group", topic), recorder.clone(), producer.clone(), stop.clone()));
+    let task = tokio::spawn(run_consumer(
+        settings(&kafka, "poison-group", topic),
+        recorder.clone(),
+        producer.clone(),
+        stop.clone(),
+    ));
     assert!(
-        eventually(Duration::from_secs(30), || recorder.seen() == ["after-poison"]).await,
+        eventually(Duration::from_secs(30), || recorder.seen()
+            == ["after-poison"])
+        .await,
         "the message after the poison one was processed: {:?}",
         recorder.seen()
     );
@@ -174,19 +208,37 @@ async fn a_message_that_keeps_failing_goes_to_the_dlq_after_the_configured_attem
     let (topic, dlq) = ATTEMPTS;
     let kafka = TestKafka::start(&[topic, dlq]).unwrap();
     let producer = producer(kafka.bootstrap_servers());
-    producer.send_envelope(topic, &event("flaky")).await.unwrap();
+    producer
+        .send_envelope(topic, &event("flaky"))
+        .await
+        .unwrap();
     producer.send_envelope(topic, &event("fine")).await.unwrap();
 
     let mut settings = settings(&kafka, "attempts-group", topic);
     settings.max_attempts = 3;
     let recorder = Recorder::failing_on(&["flaky"]);
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_consumer(settings, recorder.clone(), producer.clone(), stop.clone()));
-    assert!(eventually(Duration::from_secs(30), || recorder.seen().contains(&"fine".to_owned())).await);
+    let task = tokio::spawn(run_consumer(
+        settings,
+        recorder.clone(),
+        producer.clone(),
+        stop.clone(),
+    ));
+    assert!(
+        eventually(Duration::from_secs(30), || recorder
+            .seen()
+            .contains(&"fine".to_owned()))
+        .await
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
     assert_eq!(recorder.seen(), ["flaky", "flaky", "flaky", "fine"]);
     let dead = read(kafka.bootstrap_servers(), dlq, 1).await;
     assert_eq!(dead[0].header("x-dlq-attempts"), Some("3"));
-    assert!(dead[0].header(DLQ_ERROR_HEADER).unwrap().contains("database unavailable"));
+    assert!(
+        dead[0]
+            .header(DLQ_ERROR_HEADER)
+            .unwrap()
+            .contains("database unavailable")
+    );
 }

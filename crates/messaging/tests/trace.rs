@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use casino_events::Envelope;
-use casino_messaging::{ConsumerSettings, Handler, HandlerError, Incoming, KafkaConfig, run_consumer};
+use casino_messaging::{
+    ConsumerSettings, Handler, HandlerError, Incoming, KafkaConfig, run_consumer,
+};
 use casino_observability::{ServiceInfo, telemetry};
 use casino_testkit::kafka::TestKafka;
 use opentelemetry::trace::TraceContextExt as _;
@@ -65,13 +67,31 @@ async fn a_trace_started_by_the_producer_is_continued_by_the_consumer() {
         "trace-group",
         &[topic],
     );
-    let task = tokio::spawn(run_consumer(settings, recorder.clone(), producer.clone(), stop.clone()));
-    assert!(eventually(Duration::from_secs(30), || !recorder.0.lock().unwrap().is_empty()).await);
+    let task = tokio::spawn(run_consumer(
+        settings,
+        recorder.clone(),
+        producer.clone(),
+        stop.clone(),
+    ));
+    assert!(
+        eventually(Duration::from_secs(30), || !recorder
+            .0
+            .lock()
+            .unwrap()
+            .is_empty())
+        .await
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
 
     let (seen_trace, traceparent) = recorder.0.lock().unwrap()[0].clone();
-    assert!(traceparent.starts_with(&format!("00-{expected}-")), "{traceparent}");
-    assert_eq!(seen_trace, expected, "the consumer span belongs to the producer's trace");
+    assert!(
+        traceparent.starts_with(&format!("00-{expected}-")),
+        "{traceparent}"
+    );
+    assert_eq!(
+        seen_trace, expected,
+        "the consumer span belongs to the producer's trace"
+    );
     assert_ne!(expected, "00000000000000000000000000000000");
 }

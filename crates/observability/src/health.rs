@@ -113,8 +113,8 @@ impl Check {
         } else {
             0.0
         });
-        metrics::histogram!("health_check_duration_seconds", "check" => self.name)
-            .record(latency.as_secs_f64());
+        metrics::gauge!("health_check_duration_seconds", "check" => self.name)
+            .set(latency.as_secs_f64());
         if let Some(error) = &result.error {
             tracing::warn!(check = self.name, required = self.required, error = %error, "health check failed");
         }
@@ -199,7 +199,11 @@ impl HealthRegistry {
     }
 
     /// Add a section to `/health` (for example database pool statistics).
-    pub fn add_details(&self, name: &'static str, details: impl Fn() -> Value + Send + Sync + 'static) {
+    pub fn add_details(
+        &self,
+        name: &'static str,
+        details: impl Fn() -> Value + Send + Sync + 'static,
+    ) {
         if let Ok(mut all) = self.inner.details.write() {
             all.push((name, Box::new(details)));
         }
@@ -369,9 +373,13 @@ mod tests {
     #[tokio::test]
     async fn a_failing_required_check_makes_the_service_failing_and_optional_only_degraded() {
         let registry = registry();
-        registry.register(Check::optional("kafka", || async { Err("broker down".into()) }));
+        registry.register(Check::optional("kafka", || async {
+            Err("broker down".into())
+        }));
         assert_eq!(registry.evaluate().await.0, Status::Degraded);
-        registry.register(Check::required("database", || async { Err("refused".into()) }));
+        registry.register(Check::required("database", || async {
+            Err("refused".into())
+        }));
         let (status, results) = registry.evaluate().await;
         assert_eq!(status, Status::Failing);
         assert_eq!(results.len(), 2);

@@ -149,7 +149,9 @@ impl Lifecycle {
                 std::process::exit(1);
             });
             signals.recv().await;
-            eprintln!("{{\"level\":\"ERROR\",\"message\":\"second shutdown signal, exiting 1 now\"}}");
+            eprintln!(
+                "{{\"level\":\"ERROR\",\"message\":\"second shutdown signal, exiting 1 now\"}}"
+            );
             std::process::exit(1);
         });
     }
@@ -200,10 +202,15 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let streams = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
                 (Ok(term), Ok(int)) => Some((term, int)),
                 _ => {
-                    tracing::error!("cannot install signal handlers; only ctrl-c will stop the process");
+                    tracing::error!(
+                        "cannot install signal handlers; only ctrl-c will stop the process"
+                    );
                     None
                 }
             };

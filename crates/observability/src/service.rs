@@ -48,7 +48,12 @@ pub fn main<S: Service>(version: &'static str) -> ! {
             std::process::exit(2);
         }
     };
-    let info = ServiceInfo::new(S::NAME, S::METRIC_PREFIX, version, S::environment(&settings));
+    let info = ServiceInfo::new(
+        S::NAME,
+        S::METRIC_PREFIX,
+        version,
+        S::environment(&settings),
+    );
     let telemetry = match init_telemetry(&info) {
         Ok(guard) => guard,
         Err(error) => {

@@ -50,7 +50,12 @@ impl Env {
     }
 
     /// A parsed value with a default; `what` describes the expected form in the error.
-    pub fn parse<T: FromStr>(&self, name: &str, default: T, what: &str) -> Result<T, SettingsError> {
+    pub fn parse<T: FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        what: &str,
+    ) -> Result<T, SettingsError> {
         match self.raw(name) {
             None => Ok(default),
             Some(raw) => raw.trim().parse().map_err(|_| SettingsError {
@@ -223,7 +228,9 @@ pub fn healthcheck(env: &Env, default_port: u16) -> i32 {
         Ok(response)
     };
     match attempt() {
-        Ok(response) if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") => {
+        Ok(response)
+            if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") =>
+        {
             println!("healthy");
             0
         }
@@ -276,6 +283,10 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/vault"
         );
         assert_eq!(settings.shutdown.timeout, Duration::from_secs(25));
-        assert_eq!(settings.internal_token.len(), 32, "a random token, never empty");
+        assert_eq!(
+            settings.internal_token.len(),
+            32,
+            "a random token, never empty"
+        );
     }
 }

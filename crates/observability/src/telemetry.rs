@@ -66,9 +66,12 @@ impl Drop for TelemetryGuard {
 
 /// Whether the standard OpenTelemetry variables ask for trace export.
 pub fn otlp_export_configured() -> bool {
-    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        .iter()
-        .any(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
 }
 
 /// The OpenTelemetry resource of `info`: `service.name` (unless `OTEL_SERVICE_NAME` overrides it),
@@ -342,12 +345,7 @@ mod tests {
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
         let capture = Capture::default();
         let provider = SdkTracerProvider::builder().build();
-        let subscriber = subscriber(
-            &info(),
-            capture.clone(),
-            &provider,
-            EnvFilter::new("debug"),
-        );
+        let subscriber = subscriber(&info(), capture.clone(), &provider, EnvFilter::new("debug"));
         let (expected_trace, expected_span) = tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("place_bet", round_id = "r-1");
             let _entered = span.enter();
@@ -390,7 +388,10 @@ mod tests {
         let lines = capture.lines();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0]["message"], "startup done");
-        assert_eq!(lines[0]["service"], "vault", "reserved keys are never overwritten");
+        assert_eq!(
+            lines[0]["service"], "vault",
+            "reserved keys are never overwritten"
+        );
         assert!(lines[0].get("trace_id").is_none());
     }
 

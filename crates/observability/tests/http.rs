@@ -104,9 +104,15 @@ async fn requests_are_counted_by_route_template_never_by_raw_path() {
     let line = counted("/api/v1/players/{id}", "200").expect("templated route counted");
     assert!(line.ends_with(" 2"), "{line}");
     assert!(counted("unmatched", "404").is_some(), "{metrics}");
-    assert!(!metrics.contains("/api/v1/players/123"), "raw paths never become labels");
+    assert!(
+        !metrics.contains("/api/v1/players/123"),
+        "raw paths never become labels"
+    );
     assert!(metrics.contains("http_server_request_duration_seconds_bucket{"));
-    assert!(metrics.contains("le=\"0.1\""), "histograms have an SLO bucket at 100 ms");
+    assert!(
+        metrics.contains("le=\"0.1\""),
+        "histograms have an SLO bucket at 100 ms"
+    );
     assert!(metrics.contains("httptest_build_info{"));
     assert!(metrics.contains("git_sha="));
     for process_metric in [
@@ -130,7 +136,10 @@ async fn a_panicking_handler_answers_500_with_the_json_error_body() {
     assert_eq!(response.status(), 500);
     let body: ErrorBody = response.json().await.unwrap();
     assert_eq!(body.error.code, "internal_error");
-    assert_eq!(body.error.message, "internal error", "5xx bodies hide internals");
+    assert_eq!(
+        body.error.message, "internal error",
+        "5xx bodies hide internals"
+    );
     app.lifecycle.request_shutdown();
     app.handle.await.unwrap().unwrap();
 }
@@ -139,11 +148,17 @@ async fn a_panicking_handler_answers_500_with_the_json_error_body() {
 async fn readiness_follows_required_checks_and_health_shows_optional_failures_as_degraded() {
     let health = HealthRegistry::new(info());
     health.register(Check::required("database", || async { Ok(()) }));
-    health.register(Check::optional("kafka", || async { Err("all brokers down".into()) }));
+    health.register(Check::optional("kafka", || async {
+        Err("all brokers down".into())
+    }));
     let app = spawn_app(health.clone()).await;
     let http = reqwest::Client::new();
 
-    let ready = http.get(format!("{}/readyz", app.public)).send().await.unwrap();
+    let ready = http
+        .get(format!("{}/readyz", app.public))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
@@ -174,7 +189,11 @@ async fn readiness_follows_required_checks_and_health_shows_optional_failures_as
     assert!(kafka["latency_ms"].is_number());
 
     assert_eq!(
-        http.get(format!("{}/livez", app.public)).send().await.unwrap().status(),
+        http.get(format!("{}/livez", app.public))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
     app.lifecycle.request_shutdown();
@@ -184,9 +203,13 @@ async fn readiness_follows_required_checks_and_health_shows_optional_failures_as
 #[tokio::test]
 async fn a_failing_required_check_makes_readyz_503() {
     let health = HealthRegistry::new(info());
-    health.register(Check::required("database", || async { Err("connection refused".into()) }));
+    health.register(Check::required("database", || async {
+        Err("connection refused".into())
+    }));
     let app = spawn_app(health).await;
-    let ready = reqwest::get(format!("{}/readyz", app.public)).await.unwrap();
+    let ready = reqwest::get(format!("{}/readyz", app.public))
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "not_ready");

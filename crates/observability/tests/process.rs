@@ -64,7 +64,10 @@ impl Fixture {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < limit, "the process did not exit within {limit:?}");
+            assert!(
+                start.elapsed() < limit,
+                "the process did not exit within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -102,7 +105,11 @@ async fn sigterm_drains_finishes_the_in_flight_request_refuses_new_connections_a
     let http = client();
     let base = format!("http://{}", fixture.public);
     assert_eq!(
-        http.get(format!("{base}/readyz")).send().await.unwrap().status(),
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
 
@@ -123,12 +130,21 @@ async fn sigterm_drains_finishes_the_in_flight_request_refuses_new_connections_a
     assert_eq!(body["status"], "draining");
 
     // After the delay, new connections are refused (fresh client: no pooled connection).
-    wait_for_line(&fixture.lines, "stopped accepting connections, finishing in-flight requests");
+    wait_for_line(
+        &fixture.lines,
+        "stopped accepting connections, finishing in-flight requests",
+    );
     let refused = client().get(format!("{base}/livez")).send().await;
-    assert!(refused.is_err(), "a new connection was accepted after the drain: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted after the drain: {refused:?}"
+    );
 
     // The in-flight request still completes with 200.
-    let slow = slow.await.unwrap().expect("the in-flight request completes");
+    let slow = slow
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
     assert_eq!(slow.status(), 200);
     assert_eq!(slow.text().await.unwrap(), "done");
 
@@ -166,7 +182,10 @@ async fn a_second_signal_exits_at_once() {
 }
 
 /// A minimal OTLP/HTTP receiver: decodes protobuf trace exports and forwards them to the test.
-async fn otlp_receiver() -> (SocketAddr, tmpsc::UnboundedReceiver<ExportTraceServiceRequest>) {
+async fn otlp_receiver() -> (
+    SocketAddr,
+    tmpsc::UnboundedReceiver<ExportTraceServiceRequest>,
+) {
     let (tx, rx) = tmpsc::unbounded_channel();
     let app = Router::new()
         .route(
@@ -174,7 +193,8 @@ async fn otlp_receiver() -> (SocketAddr, tmpsc::UnboundedReceiver<ExportTraceSer
             post(
                 |State(tx): State<tmpsc::UnboundedSender<ExportTraceServiceRequest>>,
                  body: Bytes| async move {
-                    let request = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
+                    let request =
+                        ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
                     let _ = tx.send(request);
                     ""
                 },
@@ -187,7 +207,10 @@ async fn otlp_receiver() -> (SocketAddr, tmpsc::UnboundedReceiver<ExportTraceSer
     (addr, rx)
 }
 
-fn attribute(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<String> {
+fn attribute(
+    attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    key: &str,
+) -> Option<String> {
     use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
     attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
         match kv.value.as_ref()?.value.as_ref()? {
@@ -224,7 +247,8 @@ async fn spans_reach_an_otlp_receiver_with_the_service_name_and_the_route_templa
     assert_eq!(fixture.wait(Duration::from_secs(15)).code(), Some(0));
 
     let mut spans = Vec::new();
-    while let Ok(Some(export)) = tokio::time::timeout(Duration::from_secs(5), exports.recv()).await {
+    while let Ok(Some(export)) = tokio::time::timeout(Duration::from_secs(5), exports.recv()).await
+    {
         for resource_spans in export.resource_spans {
             let resource = resource_spans.resource.unwrap_or_default();
             let service = attribute(&resource.attributes, "service.name");

@@ -2,8 +2,9 @@
 //!
 //! The server runs from the machine's binaries (`PG_BINDIR`, `/usr/lib/postgresql/<newest>/bin`, or
 //! `pg_config --bindir`) with durability switched off (tests do not need to survive a power cut). PostgreSQL
-//! refuses to run as root, so under root it runs as the `postgres` user with a data directory it owns. The
-//! server dies with the test process (parent-death signal) and its directory is swept by the next run.
+//! refuses to run as root, so under root it runs as the `postgres` user with a data directory it owns. When
+//! the test process exits, a reaper shell (parent-death signal) stops the server and removes its directory;
+//! directories of runs that were killed harder are swept by the next run.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt as _;
@@ -17,6 +18,16 @@ use anyhow::{Context as _, bail};
 use sqlx::{Connection as _, Executor as _, PgConnection, PgPool, migrate::Migrator};
 
 const ROOT: &str = "/tmp/casino-testkit";
+
+/// `sh -c REAPER <dir> <postgres> <args...>`: runs postgres and, on SIGTERM or when postgres ends, stops it
+/// and removes `<dir>`.
+const REAPER: &str = r#"dir="$0"
+trap 'kill -QUIT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$dir"; exit 0' TERM
+"$@" &
+pid=$!
+wait "$pid"
+rm -rf "$dir"
+"#;
 
 /// The server every test of this process uses.
 #[derive(Debug)]
@@ -114,10 +125,22 @@ impl TestPostgres {
 
 /// Locate the PostgreSQL server binaries, or say which package to install.
 pub fn find_bindir() -> anyhow::Result<PathBuf> {
-    if let Ok(dir) = std::env::var("PG_BINDIR") {
+    find_bindir_in(
+        std::env::var("PG_BINDIR").ok(),
+        Path::new("/usr/lib/postgresql"),
+        true,
+    )
+}
+
+fn find_bindir_in(
+    explicit: Option<String>,
+    versions_root: &Path,
+    try_pg_config: bool,
+) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = explicit {
         return Ok(PathBuf::from(dir));
     }
-    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir(versions_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -131,7 +154,8 @@ pub fn find_bindir() -> anyhow::Result<PathBuf> {
     if let Some((_, bin)) = candidates.pop() {
         return Ok(bin);
     }
-    if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
+    if try_pg_config
+        && let Ok(output) = Command::new("pg_config").arg("--bindir").output()
         && output.status.success()
     {
         let bin = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
@@ -140,8 +164,9 @@ pub fn find_bindir() -> anyhow::Result<PathBuf> {
         }
     }
     bail!(
-        "PostgreSQL server binaries not found (looked in $PG_BINDIR, /usr/lib/postgresql/*/bin and \
-         `pg_config --bindir`): install them with `apt-get install postgresql` or set DATABASE_URL"
+        "PostgreSQL server binaries not found (looked in $PG_BINDIR, {}/*/bin and \
+         `pg_config --bindir`): install them with `apt-get install postgresql` or set DATABASE_URL",
+        versions_root.display()
     )
 }
 
@@ -190,8 +215,14 @@ fn spawn_server(
         .spawn(move || {
             let spawned = (|| -> anyhow::Result<std::process::Child> {
                 let log_file = std::fs::File::create(&log)?;
-                let mut cmd = Command::new(bindir.join("postgres"));
-                cmd.arg("-D")
+                // A small reaper shell owns the server: when the test process dies it gets SIGTERM (the
+                // parent-death signal), stops postgres immediately and removes the data directory.
+                let mut cmd = Command::new("/bin/sh");
+                cmd.arg("-c")
+                    .arg(REAPER)
+                    .arg(&dir)
+                    .arg(bindir.join("postgres"))
+                    .arg("-D")
                     .arg(&data)
                     .args(["-p", &port.to_string(), "-k"])
                     .arg(&dir)
@@ -266,7 +297,7 @@ fn die_with_parent(cmd: &mut Command) {
     // in the forked child after the uid change, so the setting survives the exec of postgres.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -371,7 +402,9 @@ impl Drop for TestDatabase {
             runtime.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&url).await {
                     let _ = conn
-                        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
                         .await;
                 }
             });
@@ -446,4 +479,31 @@ async fn build_template(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_name_the_package_to_install() {
+        let empty = std::env::temp_dir().join(format!("no-postgres-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let error = find_bindir_in(None, &empty, false).unwrap_err().to_string();
+        std::fs::remove_dir_all(&empty).unwrap();
+        assert!(error.contains("apt-get install postgresql"), "{error}");
+    }
+
+    #[test]
+    fn the_newest_installed_version_wins() {
+        let root = std::env::temp_dir().join(format!("pg-versions-{}", uuid::Uuid::new_v4()));
+        for version in ["13", "15", "9"] {
+            let bin = root.join(version).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join("postgres"), "").unwrap();
+        }
+        let found = find_bindir_in(None, &root, false).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(found.ends_with("15/bin"), "{}", found.display());
+    }
 }

@@ -23,7 +23,10 @@ async fn messages_round_trip_through_the_embedded_broker_over_tcp() {
     assert!(kafka.bootstrap_servers().contains("127.0.0.1:") || !kafka.is_embedded());
     let producer = producer(&kafka, "10000");
     producer
-        .send(FutureRecord::to("roundtrip.v1").key("k").payload("hello"), Duration::ZERO)
+        .send(
+            FutureRecord::to("roundtrip.v1").key("k").payload("hello"),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     let consumer: StreamConsumer = ClientConfig::new()
@@ -44,23 +47,35 @@ async fn messages_round_trip_through_the_embedded_broker_over_tcp() {
 async fn a_downed_broker_fails_sends_until_it_comes_back() {
     let kafka = TestKafka::start(&["faults.v1"]).unwrap();
     if !kafka.is_embedded() {
-        assert!(kafka.broker_down().is_err(), "faults need the embedded broker");
+        assert!(
+            kafka.broker_down().is_err(),
+            "faults need the embedded broker"
+        );
         return;
     }
     let producer = producer(&kafka, "1500");
     producer
-        .send(FutureRecord::to("faults.v1").key("k").payload("before"), Duration::ZERO)
+        .send(
+            FutureRecord::to("faults.v1").key("k").payload("before"),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     kafka.broker_down().unwrap();
     let failed = producer
-        .send(FutureRecord::to("faults.v1").key("k").payload("during"), Duration::ZERO)
+        .send(
+            FutureRecord::to("faults.v1").key("k").payload("during"),
+            Duration::ZERO,
+        )
         .await;
     assert!(failed.is_err(), "a send with the broker down times out");
     kafka.broker_up().unwrap();
     let producer = self::producer(&kafka, "10000");
     producer
-        .send(FutureRecord::to("faults.v1").key("k").payload("after"), Duration::ZERO)
+        .send(
+            FutureRecord::to("faults.v1").key("k").payload("after"),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
 }

@@ -49,7 +49,9 @@ async fn a_dropped_database_is_removed_from_the_server() {
     let name = db.name.clone();
     drop(db);
     let server = TestPostgres::get().unwrap();
-    let pool = sqlx::PgPool::connect(&server.url("postgres")).await.unwrap();
+    let pool = sqlx::PgPool::connect(&server.url("postgres"))
+        .await
+        .unwrap();
     let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&name)
         .fetch_optional(&pool)

@@ -28,7 +28,10 @@ pub struct Raw {
 
 impl Raw {
     pub fn header(&self, key: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -57,7 +60,9 @@ pub async fn read(brokers: &str, topic: &str, count: usize) -> Vec<Raw> {
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .filter_map(|h| Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?)))
+                        .filter_map(|h| {
+                            Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
