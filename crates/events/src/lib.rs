@@ -6,8 +6,11 @@
 //! one player's events stay ordered).
 //!
 //! - [`topics`]: the topic names, shared by producers, consumers, Terraform and tests.
+//! - [`payloads`]: the typed `data` of each event type.
 //! - [`Envelope`]: build with [`Envelope::new`], parse with [`Envelope::from_slice`], which returns an
 //!   [`EnvelopeError`] saying exactly what is wrong (the reason ends up in the DLQ header).
+
+pub mod payloads;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
