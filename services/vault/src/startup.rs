@@ -1,10 +1,11 @@
 //! Builds the application the binary and the tests run.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
+use casino_auth::{Role, extract::TokenVerifier, jwt::JwtSigner};
 use casino_messaging::{KafkaConfig, Producer};
 use casino_observability::{
     ServiceInfo,
@@ -15,10 +16,22 @@ use casino_observability::{
     settings::SettingsError,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio_util::sync::CancellationToken;
 
-use crate::config::{ENV_PREFIX, Settings};
+use crate::{
+    abuse::AbuseDetector,
+    config::{ENV_PREFIX, Settings},
+    domain::credentials::{Email, Password},
+    ledger::{self, Ledger, currencies::CurrencyBook},
+    rates::{DeterministicFeed, RatesCache},
+    routes,
+    state::{AppState, Inner},
+};
 
-/// A built Vault, bound to its ports.
+/// Vault's migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A built Vault, bound to its ports, background tasks running.
 pub struct Application {
     server: Server,
     lifecycle: Lifecycle,
@@ -28,10 +41,25 @@ pub struct Application {
     admin_addr: SocketAddr,
 }
 
+/// Connect and migrate, retrying while the database comes up (30 s), then fail with the cause.
+async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(error) if std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %error, "database not ready for migrations, retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error).context("running Vault's database migrations"),
+        }
+    }
+}
+
 impl Application {
-    /// Connect, build routers, bind.
+    /// Connect, migrate, build routers, bind, start background tasks.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let common = &settings.common;
+        let common = settings.common.clone();
         let info = ServiceInfo::new(
             "vault",
             "vault",
@@ -44,23 +72,74 @@ impl Application {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(&common.database_url)
             .context("parsing VAULT_DATABASE_URL")?;
+        migrate(&pool).await?;
+        let currencies = CurrencyBook::default();
+        currencies.load(&pool).await.context("loading currencies")?;
+        let rates = RatesCache::new(Arc::new(DeterministicFeed));
+        rates.refresh().await.context("loading exchange rates")?;
+        let signer = match &settings.jwt_signing_key {
+            Some(seed) => JwtSigner::from_seed_base64(seed, settings.access_token_ttl)?,
+            None => {
+                tracing::warn!(
+                    "VAULT_JWT_SIGNING_KEY is not set: using a random key, tokens die with this process"
+                );
+                JwtSigner::generate(settings.access_token_ttl)
+            }
+        };
         let producer = Producer::new(
-            &KafkaConfig::from_settings(common, "vault"),
+            &KafkaConfig::from_settings(&common, "vault"),
             Duration::from_secs(30),
         )?;
+        let state = AppState(Arc::new(Inner {
+            ledger: Ledger::new(pool.clone()),
+            currencies: currencies.clone(),
+            rates: rates.clone(),
+            verifier: TokenVerifier::Local(signer.verifier()),
+            signer,
+            abuse: AbuseDetector::new(settings.abuse.clone()),
+            pool: pool.clone(),
+            settings: settings.clone(),
+        }));
+        if let Some((email, password)) = &settings.bootstrap_admin {
+            bootstrap_admin(&state, email, password).await?;
+        }
+
         let health = HealthRegistry::new(info.clone());
         health::register_postgres(&health, pool.clone());
         health.register(casino_messaging::health_check(&producer));
 
+        let public = routes::auth::router()
+            .merge(routes::wallet::router())
+            .merge(routes::games::router())
+            .merge(routes::admin::router())
+            .with_state(state.clone());
+        let admin = routes::internal::router().with_state(state.clone());
         let server = Server::bind(
             common.server,
             &info,
             health,
             lifecycle.clone(),
-            Router::new(),
-            Router::new(),
+            public,
+            admin,
         )
         .await?;
+
+        let token = lifecycle.token();
+        lifecycle.spawn(
+            "outbox-relay",
+            ledger::outbox::run_relay(pool.clone(), producer.clone(), token.clone()),
+        );
+        lifecycle.spawn("rates", rates.run(token.clone()));
+        lifecycle.spawn(
+            "reconciler",
+            ledger::reconciler::run(pool.clone(), settings.reconcile_every, token.clone()),
+        );
+        lifecycle.spawn("round-gauges", round_gauges(pool.clone(), token.clone()));
+        lifecycle.spawn(
+            "currency-reload",
+            reload_currencies(currencies, pool.clone(), token),
+        );
+
         Ok(Self {
             public_addr: server.public_addr(),
             admin_addr: server.admin_addr(),
@@ -86,7 +165,8 @@ impl Application {
         &self.lifecycle
     }
 
-    /// Serve until shutdown; then flush the producer and close the pool.
+    /// Serve until shutdown; background tasks (including the final outbox flush) finish inside the drain;
+    /// then flush the producer and close the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<ShutdownOutcome> {
         let outcome = self.server.run().await?;
         if let Err(error) = self.producer.flush(Duration::from_secs(5)) {
@@ -94,6 +174,61 @@ impl Application {
         }
         self.pool.close().await;
         Ok(outcome)
+    }
+}
+
+async fn bootstrap_admin(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("VAULT_ADMIN_EMAIL: {e}"))?;
+    let password = Password::parse_new(password, &email)
+        .map_err(|e| anyhow::anyhow!("VAULT_ADMIN_PASSWORD: {e}"))?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM players WHERE email = $1)")
+        .bind(email.as_str())
+        .fetch_one(&state.pool)
+        .await?;
+    if !exists {
+        crate::routes::auth::create_account(state, &email, &password, Role::Admin, "EUR")
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the bootstrap admin: {e}"))?;
+        tracing::info!(email = email.as_str(), "bootstrap admin created");
+    }
+    Ok(())
+}
+
+async fn round_gauges(pool: PgPool, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {
+                let row: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
+                    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(opened_at)), 0)::float8
+                     FROM rounds WHERE status = 'open'",
+                )
+                .fetch_one(&pool)
+                .await;
+                match row {
+                    Ok((open, oldest)) => {
+                        metrics::gauge!("vault_open_rounds").set(open as f64);
+                        metrics::gauge!("vault_oldest_open_round_age_seconds").set(oldest);
+                    }
+                    Err(error) => tracing::warn!(error = %error, "could not measure open rounds"),
+                }
+            }
+        }
+    }
+}
+
+async fn reload_currencies(book: CurrencyBook, pool: PgPool, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {
+                if let Err(error) = book.load(&pool).await {
+                    tracing::warn!(error = %error, "could not reload currencies");
+                }
+            }
+        }
     }
 }
 

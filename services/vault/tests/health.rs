@@ -19,11 +19,14 @@ struct TestApp {
 }
 
 async fn spawn_app() -> TestApp {
-    let db = TestDatabase::empty().await.unwrap();
+    let db = TestDatabase::create(&casino_vault::startup::MIGRATOR)
+        .await
+        .unwrap();
     let kafka = TestKafka::start(&casino_events::topics::ALL).unwrap();
-    let settings = Settings {
-        common: casino_testkit::service_settings(&db.url, kafka.bootstrap_servers()),
-    };
+    let settings = Settings::with_common(casino_testkit::service_settings(
+        &db.url,
+        kafka.bootstrap_servers(),
+    ));
     let app = Application::build(settings).await.unwrap();
     let public_addr = app.public_addr();
     let public = format!("http://{}", app.public_addr());

@@ -1,0 +1,4 @@
+//! Domain types whose constructors refuse invalid values.
+
+pub mod credentials;
+pub mod money;

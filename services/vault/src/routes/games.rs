@@ -1,0 +1,1326 @@
+//! The seamless-wallet game API (server-to-server, HMAC-signed by the game provider).
+//!
+//! `POST /api/v1/games/{balance,bet,win,rollback}` with headers `x-casino-provider`,
+//! `x-casino-timestamp`, `x-casino-signature`. Idempotent by (provider, transaction id): the first answer is
+//! stored and replayed for the same request; the same id with another request is `409
+//! idempotency_conflict`. Every answer, errors included, carries the player's balance. Rules:
+//! - a rollback of an unknown bet stores a tombstone and answers `bet_not_found`; the bet arriving later is
+//!   refused with `already_rolled_back`;
+//! - a duplicate rollback returns the first answer; a win after its bet was rolled back is refused
+//!   (`already_rolled_back`); a rollback after the round was settled is refused (`round_settled`);
+//! - bets need a game session of the player (`POST /api/v1/games/sessions`); wins and rollbacks do not.
+//!
+//! Also here: `POST /api/v1/games/sessions` (player JWT) creating the session a provider presents with bets.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use casino_auth::{
+    extract::Player,
+    signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER},
+};
+use casino_events::payloads::TransferKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sqlx::{PgConnection, Row as _};
+use uuid::Uuid;
+
+use crate::{
+    abuse::Signal,
+    domain::money::{CurrencyCode, DecimalInput, format_minor, to_eur},
+    error::{ApiJson, VaultError, parse_json},
+    ledger::{Direction, GameRef, Ledger, PostError, Posting, currencies::Currency},
+    state::AppState,
+};
+
+/// Header naming the calling game provider.
+pub const PROVIDER_HEADER: &str = "x-casino-provider";
+
+/// The game API router.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/games/balance", post(balance))
+        .route("/api/v1/games/bet", post(bet))
+        .route("/api/v1/games/win", post(win))
+        .route("/api/v1/games/rollback", post(rollback))
+        .route("/api/v1/games/sessions", post(create_session))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceRequest {
+    player_id: Uuid,
+    currency: CurrencyCode,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct BetRequest {
+    transaction_id: String,
+    round_id: String,
+    game_id: String,
+    #[serde(default)]
+    game_category: Option<String>,
+    player_id: Uuid,
+    currency: CurrencyCode,
+    #[serde(with = "decimal_text")]
+    amount: DecimalInput,
+    #[serde(skip_serializing)]
+    session_token: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct WinRequest {
+    transaction_id: String,
+    round_id: String,
+    game_id: String,
+    player_id: Uuid,
+    currency: CurrencyCode,
+    #[serde(with = "decimal_text")]
+    amount: DecimalInput,
+    #[serde(default)]
+    close_round: bool,
+    #[serde(default)]
+    bet_transaction_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackRequest {
+    transaction_id: String,
+    round_id: String,
+    #[serde(default)]
+    game_id: Option<String>,
+    player_id: Uuid,
+    currency: CurrencyCode,
+    bet_transaction_id: String,
+}
+
+mod decimal_text {
+    use super::DecimalInput;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &DecimalInput, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DecimalInput, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+}
+
+/// An answer of the game API: status + JSON, with the balance attached to errors.
+struct GameAnswer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl IntoResponse for GameAnswer {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// Context of one game API call, for metrics and error answers.
+struct Call<'a> {
+    state: &'a AppState,
+    operation: &'static str,
+    provider: String,
+}
+
+impl Call<'_> {
+    fn count(&self, outcome: &str) {
+        metrics::counter!("vault_game_requests_total",
+            "operation" => self.operation, "outcome" => outcome.to_owned())
+        .increment(1);
+    }
+
+    /// An error answer with the player's current balance (when player and currency are known).
+    async fn refuse(&self, error: VaultError, player: Option<(Uuid, &Currency)>) -> GameAnswer {
+        error.record();
+        self.count(error.code());
+        let mut body =
+            json!({ "error": { "code": error.code(), "message": error.public_message() } });
+        if let Some((player_id, currency)) = player
+            && let Ok(mut conn) = self.state.pool.acquire().await
+            && let Ok(balance) = Ledger::balance(&mut conn, player_id, &currency.code).await
+        {
+            body["balance"] = json!(format_minor(balance, currency.exp()));
+            body["currency"] = json!(currency.code);
+        }
+        GameAnswer {
+            status: error.status(),
+            body,
+        }
+    }
+}
+
+/// Verify the provider's signature over the raw body; count and record failures.
+async fn authenticate(call: &Call<'_>, headers: &HeaderMap, body: &[u8]) -> Result<(), VaultError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(secret) = call.state.settings.game_providers.get(&call.provider) else {
+        metrics::counter!("vault_auth_failures_total", "reason" => "unknown_provider").increment(1);
+        return Err(VaultError::refused(
+            StatusCode::UNAUTHORIZED,
+            "unknown_provider",
+            "unknown game provider",
+        ));
+    };
+    let now = chrono::Utc::now().timestamp();
+    match signature::verify(
+        secret.as_bytes(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        now,
+    ) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            metrics::counter!("vault_auth_failures_total", "reason" => error.reason()).increment(1);
+            call.state
+                .abuse
+                .record(
+                    &call.state.pool,
+                    None,
+                    Signal::SignatureFailure,
+                    json!({ "provider": call.provider, "operation": call.operation, "reason": error.reason() }),
+                )
+                .await;
+            Err(VaultError::refused(
+                StatusCode::UNAUTHORIZED,
+                error.reason(),
+                format!("request signature refused: {error}"),
+            ))
+        }
+    }
+}
+
+fn body_rejection(rejection: &BytesRejection) -> VaultError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        VaultError::refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than 64 KiB",
+        )
+    } else {
+        VaultError::bad_request("invalid_body", rejection.body_text())
+    }
+}
+
+fn provider_of(headers: &HeaderMap) -> String {
+    headers
+        .get(PROVIDER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn check_id(name: &str, value: &str) -> Result<(), VaultError> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control()) {
+        return Err(VaultError::bad_request(
+            "invalid_body",
+            format!("{name} must be 1 to 128 printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn request_hash<T: Serialize>(request: &T) -> Vec<u8> {
+    Sha256::digest(serde_json::to_vec(request).unwrap_or_default()).to_vec()
+}
+
+fn ok_body(transaction_id: &str, transfer_id: Uuid, balance: i64, currency: &Currency) -> Value {
+    json!({
+        "status": "ok",
+        "transaction_id": transaction_id,
+        "transfer_id": transfer_id,
+        "balance": format_minor(balance, currency.exp()),
+        "currency": currency.code,
+    })
+}
+
+/// Outcome of claiming a (provider, transaction id).
+enum Claim {
+    /// Ours: go on.
+    New,
+    /// A previous identical request: replay its answer.
+    Replay(StatusCode, Value),
+    /// The id is a tombstone (its bet was rolled back before it arrived).
+    Tombstone,
+    /// The id was used for a different request.
+    Conflict,
+}
+
+/// Insert the idempotency row for this request inside `tx` (blocking on a concurrent identical request
+/// until it commits), or report what already holds the id.
+async fn claim(
+    tx: &mut PgConnection,
+    provider: &str,
+    transaction_id: &str,
+    operation: &str,
+    hash: &[u8],
+    player_id: Uuid,
+    round_id: &str,
+) -> Result<Claim, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO game_transactions (provider, transaction_id, operation, request_hash, player_id, round_id,
+                                        http_status, response)
+         VALUES ($1, $2, $3, $4, $5, $6, 0, '{}') ON CONFLICT DO NOTHING",
+    )
+    .bind(provider)
+    .bind(transaction_id)
+    .bind(operation)
+    .bind(hash)
+    .bind(player_id)
+    .bind(round_id)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::New);
+    }
+    let row = sqlx::query(
+        "SELECT operation, request_hash, http_status, response FROM game_transactions
+         WHERE provider = $1 AND transaction_id = $2",
+    )
+    .bind(provider)
+    .bind(transaction_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let existing_op: String = row.get("operation");
+    if existing_op == "tombstone" {
+        return Ok(Claim::Tombstone);
+    }
+    let existing_hash: Vec<u8> = row.get("request_hash");
+    if existing_op == operation && existing_hash == hash {
+        let status: i16 = row.get("http_status");
+        let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+        return Ok(Claim::Replay(status, row.get("response")));
+    }
+    Ok(Claim::Conflict)
+}
+
+/// Store the final answer on the claimed row.
+async fn finish(
+    tx: &mut PgConnection,
+    provider: &str,
+    transaction_id: &str,
+    transfer_id: Option<Uuid>,
+    status: StatusCode,
+    body: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE game_transactions SET transfer_id = $3, http_status = $4, response = $5
+         WHERE provider = $1 AND transaction_id = $2",
+    )
+    .bind(provider)
+    .bind(transaction_id)
+    .bind(transfer_id)
+    .bind(status.as_u16() as i16)
+    .bind(body)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Remember a refusal so that a retry of the same request gets the same answer (outside the request
+/// transaction, which was rolled back).
+#[allow(clippy::too_many_arguments)]
+async fn remember_refusal(
+    state: &AppState,
+    provider: &str,
+    transaction_id: &str,
+    operation: &str,
+    hash: &[u8],
+    player_id: Uuid,
+    round_id: &str,
+    answer: &GameAnswer,
+) {
+    let stored = sqlx::query(
+        "INSERT INTO game_transactions (provider, transaction_id, operation, request_hash, player_id, round_id,
+                                        http_status, response)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(provider)
+    .bind(transaction_id)
+    .bind(operation)
+    .bind(hash)
+    .bind(player_id)
+    .bind(round_id)
+    .bind(answer.status.as_u16() as i16)
+    .bind(&answer.body)
+    .execute(&state.pool)
+    .await;
+    if let Err(error) = stored {
+        tracing::warn!(provider, transaction_id, error = %error, "could not store a game API refusal");
+    }
+}
+
+async fn replayed(call: &Call<'_>, status: StatusCode, body: Value) -> GameAnswer {
+    call.count(
+        body["error"]["code"]
+            .as_str()
+            .map(|c| c.to_owned())
+            .as_deref()
+            .unwrap_or("ok"),
+    );
+    tracing::info!(provider = %call.provider, operation = call.operation, "idempotent replay");
+    GameAnswer { status, body }
+}
+
+async fn conflict(
+    call: &Call<'_>,
+    player_id: Uuid,
+    currency: &Currency,
+    transaction_id: &str,
+) -> GameAnswer {
+    call.state
+        .abuse
+        .record(
+            &call.state.pool,
+            Some(player_id),
+            Signal::IdempotencyConflict,
+            json!({ "provider": call.provider, "transaction_id": transaction_id, "operation": call.operation }),
+        )
+        .await;
+    call.refuse(
+        VaultError::conflict(
+            "idempotency_conflict",
+            format!("transaction {transaction_id} was already used for a different request"),
+        ),
+        Some((player_id, currency)),
+    )
+    .await
+}
+
+fn eur(
+    state: &AppState,
+    currency: &Currency,
+    amount: i64,
+) -> Result<rust_decimal::Decimal, VaultError> {
+    let rate = state.rates.rate(&currency.code).ok_or_else(|| {
+        VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
+    })?;
+    Ok(to_eur(amount, currency.exp(), rate))
+}
+
+async fn player_locked(state: &AppState, player_id: Uuid) -> Result<Option<bool>, VaultError> {
+    Ok(
+        sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 AND role = 'player'")
+            .bind(player_id)
+            .fetch_optional(&state.pool)
+            .await?,
+    )
+}
+
+async fn balance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GameAnswer {
+    let call = Call {
+        operation: "balance",
+        provider: provider_of(&headers),
+        state: &state,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
+    };
+    if let Err(error) = authenticate(&call, &headers, &body).await {
+        return call.refuse(error, None).await;
+    }
+    let request: BalanceRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    let currency = match state.currencies.get(&request.currency) {
+        Ok(currency) => currency,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    match player_locked(&state, request.player_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return call
+                .refuse(
+                    VaultError::not_found("player_not_found", "unknown player"),
+                    None,
+                )
+                .await;
+        }
+        Err(error) => return call.refuse(error, None).await,
+    }
+    let balance = match state.pool.acquire().await {
+        Ok(mut conn) => Ledger::balance(&mut conn, request.player_id, &currency.code).await,
+        Err(error) => Err(error),
+    };
+    match balance {
+        Ok(balance) => {
+            call.count("ok");
+            GameAnswer {
+                status: StatusCode::OK,
+                body: json!({ "status": "ok", "balance": format_minor(balance, currency.exp()), "currency": currency.code }),
+            }
+        }
+        Err(error) => call.refuse(error.into(), None).await,
+    }
+}
+
+async fn bet(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GameAnswer {
+    let call = Call {
+        operation: "bet",
+        provider: provider_of(&headers),
+        state: &state,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
+    };
+    if let Err(error) = authenticate(&call, &headers, &body).await {
+        return call.refuse(error, None).await;
+    }
+    let request: BetRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    let currency = match state.currencies.get(&request.currency) {
+        Ok(currency) => currency,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    let player = Some((request.player_id, &currency));
+    match place_bet(&call, &request, &currency).await {
+        Ok(answer) => answer,
+        Err((error, remember)) => {
+            let answer = call.refuse(error, player).await;
+            if remember {
+                remember_refusal(
+                    &state,
+                    &call.provider,
+                    &request.transaction_id,
+                    "bet",
+                    &request_hash(&request),
+                    request.player_id,
+                    &request.round_id,
+                    &answer,
+                )
+                .await;
+            }
+            answer
+        }
+    }
+}
+
+/// The bet itself. Errors carry whether the refusal is final (stored for retries of the same request).
+async fn place_bet(
+    call: &Call<'_>,
+    request: &BetRequest,
+    currency: &Currency,
+) -> Result<GameAnswer, (VaultError, bool)> {
+    let state = call.state;
+    let transient = |e: VaultError| (e, false);
+    let fin = |e: VaultError| (e, true);
+    for (name, value) in [
+        ("transaction_id", &request.transaction_id),
+        ("round_id", &request.round_id),
+        ("game_id", &request.game_id),
+    ] {
+        check_id(name, value).map_err(transient)?;
+    }
+    if !currency.enabled {
+        return Err(fin(VaultError::unprocessable(
+            "currency_disabled",
+            format!("{} is disabled", currency.code),
+        )));
+    }
+    let amount = currency
+        .parse_amount(&request.amount.0)
+        .map_err(transient)?;
+    let hash = request_hash(request);
+
+    // The player's game session (bets only).
+    let token_hash = Sha256::digest(request.session_token.as_bytes()).to_vec();
+    let session: Option<Uuid> = sqlx::query_scalar(
+        "SELECT player_id FROM game_sessions
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(&token_hash)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| transient(e.into()))?;
+    match player_locked(state, request.player_id)
+        .await
+        .map_err(transient)?
+    {
+        None => {
+            return Err(transient(VaultError::not_found(
+                "player_not_found",
+                "unknown player",
+            )));
+        }
+        Some(true) => {
+            return Err(fin(VaultError::refused(
+                StatusCode::LOCKED,
+                "player_locked",
+                "the player is locked and cannot bet",
+            )));
+        }
+        Some(false) => {}
+    }
+    if session != Some(request.player_id) {
+        metrics::counter!("vault_auth_failures_total", "reason" => "invalid_session").increment(1);
+        return Err(transient(VaultError::refused(
+            StatusCode::UNAUTHORIZED,
+            "invalid_session",
+            "the game session is missing, expired or not this player's",
+        )));
+    }
+
+    // Limits: the game's own, else the currency default.
+    let limits: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT min_bet, max_bet FROM bet_limits WHERE currency = $1 AND game_id IN ($2, '*')
+         ORDER BY (game_id = '*') LIMIT 1",
+    )
+    .bind(&currency.code)
+    .bind(&request.game_id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| transient(e.into()))?;
+    if let Some((min, max)) = limits
+        && (amount < min || amount > max)
+    {
+        state
+            .abuse
+            .record(
+                &state.pool,
+                Some(request.player_id),
+                Signal::OverLimit,
+                json!({ "game_id": request.game_id, "currency": currency.code, "amount": amount, "min": min, "max": max }),
+            )
+            .await;
+        return Err(fin(VaultError::unprocessable(
+            "bet_limit_exceeded",
+            format!(
+                "bets on {} must be between {} and {} {}",
+                request.game_id,
+                format_minor(min, currency.exp()),
+                format_minor(max, currency.exp()),
+                currency.code
+            ),
+        )));
+    }
+    state.abuse.note_bet(&state.pool, request.player_id).await;
+    let amount_eur = eur(state, currency, amount).map_err(transient)?;
+
+    let mut tx = state.pool.begin().await.map_err(|e| transient(e.into()))?;
+    let claimed = claim(
+        &mut tx,
+        &call.provider,
+        &request.transaction_id,
+        "bet",
+        &hash,
+        request.player_id,
+        &request.round_id,
+    )
+    .await
+    .map_err(|e| transient(e.into()))?;
+    match claimed {
+        Claim::New => {}
+        Claim::Replay(status, body) => return Ok(replayed(call, status, body).await),
+        Claim::Tombstone => {
+            return Err(transient(VaultError::unprocessable(
+                "already_rolled_back",
+                format!(
+                    "bet {} was rolled back before it arrived",
+                    request.transaction_id
+                ),
+            )));
+        }
+        Claim::Conflict => {
+            drop(tx);
+            return Ok(conflict(call, request.player_id, currency, &request.transaction_id).await);
+        }
+    }
+    // Open the round, or join it while it is open.
+    let round: Option<(String, Uuid, String)> = sqlx::query_as(
+        "INSERT INTO rounds (provider, round_id, player_id, game_id, currency, status)
+         VALUES ($1, $2, $3, $4, $5, 'open')
+         ON CONFLICT (provider, round_id) DO UPDATE SET status = rounds.status
+         RETURNING status, player_id, currency",
+    )
+    .bind(&call.provider)
+    .bind(&request.round_id)
+    .bind(request.player_id)
+    .bind(&request.game_id)
+    .bind(&currency.code)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| transient(e.into()))?;
+    match round {
+        Some((status, _, _)) if status == "settled" => {
+            return Err(fin(VaultError::unprocessable(
+                "round_settled",
+                format!("round {} is already settled", request.round_id),
+            )));
+        }
+        Some((_, player, round_currency))
+            if player != request.player_id || round_currency != currency.code =>
+        {
+            return Err(fin(VaultError::conflict(
+                "round_mismatch",
+                format!(
+                    "round {} belongs to another player or currency",
+                    request.round_id
+                ),
+            )));
+        }
+        _ => {}
+    }
+    let posting = Posting {
+        kind: TransferKind::Bet,
+        player_id: request.player_id,
+        currency: currency.code.clone(),
+        amount,
+        amount_eur,
+        direction: Direction::DebitPlayer,
+        counterparty: "house".into(),
+        idempotency_key: format!("game:{}:{}", call.provider, request.transaction_id),
+        game: Some(GameRef {
+            provider: call.provider.clone(),
+            round_id: request.round_id.clone(),
+            game_id: request.game_id.clone(),
+            game_category: request.game_category.clone(),
+        }),
+        reference_transfer_id: None,
+        round_closed: false,
+        metadata: json!({}),
+    };
+    let posted = match state.ledger.post(&mut tx, posting).await {
+        Ok(posted) => posted,
+        Err(PostError::InsufficientFunds { balance }) => {
+            drop(tx);
+            state
+                .abuse
+                .note_insufficient_funds(&state.pool, request.player_id)
+                .await;
+            return Err(fin(VaultError::unprocessable(
+                "insufficient_funds",
+                format!(
+                    "the balance of {} {} does not cover the bet",
+                    format_minor(balance, currency.exp()),
+                    currency.code
+                ),
+            )));
+        }
+        Err(error) => return Err(transient(post_error(error))),
+    };
+    let body = ok_body(
+        &request.transaction_id,
+        posted.transfer_id,
+        posted.balance_after,
+        currency,
+    );
+    finish(
+        &mut tx,
+        &call.provider,
+        &request.transaction_id,
+        Some(posted.transfer_id),
+        StatusCode::OK,
+        &body,
+    )
+    .await
+    .map_err(|e| transient(e.into()))?;
+    tx.commit().await.map_err(|e| transient(e.into()))?;
+    posted.record_metrics();
+    call.count("ok");
+    Ok(GameAnswer {
+        status: StatusCode::OK,
+        body,
+    })
+}
+
+fn post_error(error: PostError) -> VaultError {
+    match error {
+        PostError::InsufficientFunds { .. } => {
+            VaultError::unprocessable("insufficient_funds", "insufficient funds")
+        }
+        PostError::Overflow => {
+            VaultError::unprocessable("amount_too_large", "the balance would overflow")
+        }
+        PostError::Duplicate => {
+            VaultError::conflict("idempotency_conflict", "transfer already exists")
+        }
+        PostError::Db(error) => error.into(),
+    }
+}
+
+async fn win(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GameAnswer {
+    let call = Call {
+        operation: "win",
+        provider: provider_of(&headers),
+        state: &state,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
+    };
+    if let Err(error) = authenticate(&call, &headers, &body).await {
+        return call.refuse(error, None).await;
+    }
+    let request: WinRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    let currency = match state.currencies.get(&request.currency) {
+        Ok(currency) => currency,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    match settle_win(&call, &request, &currency).await {
+        Ok(answer) => answer,
+        Err((error, remember)) => {
+            let answer = call
+                .refuse(error, Some((request.player_id, &currency)))
+                .await;
+            if remember {
+                remember_refusal(
+                    &state,
+                    &call.provider,
+                    &request.transaction_id,
+                    "win",
+                    &request_hash(&request),
+                    request.player_id,
+                    &request.round_id,
+                    &answer,
+                )
+                .await;
+            }
+            answer
+        }
+    }
+}
+
+async fn settle_win(
+    call: &Call<'_>,
+    request: &WinRequest,
+    currency: &Currency,
+) -> Result<GameAnswer, (VaultError, bool)> {
+    let state = call.state;
+    let transient = |e: VaultError| (e, false);
+    let fin = |e: VaultError| (e, true);
+    for (name, value) in [
+        ("transaction_id", &request.transaction_id),
+        ("round_id", &request.round_id),
+        ("game_id", &request.game_id),
+    ] {
+        check_id(name, value).map_err(transient)?;
+    }
+    let amount = currency
+        .parse_amount(&request.amount.0)
+        .map_err(transient)?;
+    if player_locked(state, request.player_id)
+        .await
+        .map_err(transient)?
+        .is_none()
+    {
+        return Err(transient(VaultError::not_found(
+            "player_not_found",
+            "unknown player",
+        )));
+    }
+    let amount_eur = eur(state, currency, amount).map_err(transient)?;
+    let hash = request_hash(request);
+    let mut tx = state.pool.begin().await.map_err(|e| transient(e.into()))?;
+    match claim(
+        &mut tx,
+        &call.provider,
+        &request.transaction_id,
+        "win",
+        &hash,
+        request.player_id,
+        &request.round_id,
+    )
+    .await
+    .map_err(|e| transient(e.into()))?
+    {
+        Claim::New => {}
+        Claim::Replay(status, body) => return Ok(replayed(call, status, body).await),
+        Claim::Tombstone | Claim::Conflict => {
+            drop(tx);
+            return Ok(conflict(call, request.player_id, currency, &request.transaction_id).await);
+        }
+    }
+    let round: Option<(String, Uuid, String)> = sqlx::query_as(
+        "SELECT status, player_id, currency FROM rounds WHERE provider = $1 AND round_id = $2 FOR UPDATE",
+    )
+    .bind(&call.provider)
+    .bind(&request.round_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| transient(e.into()))?;
+    match round {
+        None => {
+            return Err(fin(VaultError::not_found(
+                "round_not_found",
+                format!("round {} has no bet", request.round_id),
+            )));
+        }
+        Some((status, _, _)) if status == "settled" => {
+            return Err(fin(VaultError::unprocessable(
+                "round_settled",
+                format!("round {} is already settled", request.round_id),
+            )));
+        }
+        Some((_, player, round_currency))
+            if player != request.player_id || round_currency != currency.code =>
+        {
+            return Err(fin(VaultError::conflict(
+                "round_mismatch",
+                format!(
+                    "round {} belongs to another player or currency",
+                    request.round_id
+                ),
+            )));
+        }
+        Some(_) => {}
+    }
+    // A win after its bet was rolled back is refused: the named bet, or every bet of the round.
+    let rolled_back = if let Some(bet_id) = &request.bet_transaction_id {
+        let bet: Option<(String, Option<Uuid>)> = sqlx::query_as(
+            "SELECT operation, transfer_id FROM game_transactions WHERE provider = $1 AND transaction_id = $2",
+        )
+        .bind(&call.provider)
+        .bind(bet_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| transient(e.into()))?;
+        match bet {
+            Some((op, _)) if op == "tombstone" => true,
+            Some((op, Some(transfer))) if op == "bet" => sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'rollback' AND reference_transfer_id = $1)",
+            )
+            .bind(transfer)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| transient(e.into()))?,
+            _ => {
+                return Err(fin(VaultError::not_found(
+                    "bet_not_found",
+                    format!("bet {bet_id} is unknown"),
+                )));
+            }
+        }
+    } else {
+        let (bets, rollbacks): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE kind = 'bet'), count(*) FILTER (WHERE kind = 'rollback')
+             FROM transfers WHERE provider = $1 AND round_id = $2",
+        )
+        .bind(&call.provider)
+        .bind(&request.round_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| transient(e.into()))?;
+        bets > 0 && bets == rollbacks
+    };
+    if rolled_back {
+        return Err(fin(VaultError::unprocessable(
+            "already_rolled_back",
+            "the bet of this win was rolled back",
+        )));
+    }
+    let posting = Posting {
+        kind: TransferKind::Win,
+        player_id: request.player_id,
+        currency: currency.code.clone(),
+        amount,
+        amount_eur,
+        direction: Direction::CreditPlayer,
+        counterparty: "house".into(),
+        idempotency_key: format!("game:{}:{}", call.provider, request.transaction_id),
+        game: Some(GameRef {
+            provider: call.provider.clone(),
+            round_id: request.round_id.clone(),
+            game_id: request.game_id.clone(),
+            game_category: None,
+        }),
+        reference_transfer_id: None,
+        round_closed: request.close_round,
+        metadata: json!({}),
+    };
+    let posted = state
+        .ledger
+        .post(&mut tx, posting)
+        .await
+        .map_err(|e| transient(post_error(e)))?;
+    if request.close_round {
+        sqlx::query("UPDATE rounds SET status = 'settled', settled_at = now() WHERE provider = $1 AND round_id = $2")
+            .bind(&call.provider)
+            .bind(&request.round_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| transient(e.into()))?;
+    }
+    let body = ok_body(
+        &request.transaction_id,
+        posted.transfer_id,
+        posted.balance_after,
+        currency,
+    );
+    finish(
+        &mut tx,
+        &call.provider,
+        &request.transaction_id,
+        Some(posted.transfer_id),
+        StatusCode::OK,
+        &body,
+    )
+    .await
+    .map_err(|e| transient(e.into()))?;
+    tx.commit().await.map_err(|e| transient(e.into()))?;
+    posted.record_metrics();
+    call.count("ok");
+    Ok(GameAnswer {
+        status: StatusCode::OK,
+        body,
+    })
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GameAnswer {
+    let call = Call {
+        operation: "rollback",
+        provider: provider_of(&headers),
+        state: &state,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
+    };
+    if let Err(error) = authenticate(&call, &headers, &body).await {
+        return call.refuse(error, None).await;
+    }
+    let request: RollbackRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    let currency = match state.currencies.get(&request.currency) {
+        Ok(currency) => currency,
+        Err(error) => return call.refuse(error, None).await,
+    };
+    let answer = match roll_back(&call, &request, &currency).await {
+        Ok(answer) => answer,
+        Err((error, remember)) => {
+            let answer = call
+                .refuse(error, Some((request.player_id, &currency)))
+                .await;
+            if remember {
+                remember_refusal(
+                    &state,
+                    &call.provider,
+                    &request.transaction_id,
+                    "rollback",
+                    &request_hash(&request),
+                    request.player_id,
+                    &request.round_id,
+                    &answer,
+                )
+                .await;
+            }
+            answer
+        }
+    };
+    if answer.status == StatusCode::OK {
+        state
+            .abuse
+            .check_rollback_ratio(&state.pool, request.player_id)
+            .await;
+    }
+    answer
+}
+
+async fn roll_back(
+    call: &Call<'_>,
+    request: &RollbackRequest,
+    currency: &Currency,
+) -> Result<GameAnswer, (VaultError, bool)> {
+    let state = call.state;
+    let transient = |e: VaultError| (e, false);
+    let fin = |e: VaultError| (e, true);
+    for (name, value) in [
+        ("transaction_id", &request.transaction_id),
+        ("round_id", &request.round_id),
+        ("bet_transaction_id", &request.bet_transaction_id),
+    ] {
+        check_id(name, value).map_err(transient)?;
+    }
+    if player_locked(state, request.player_id)
+        .await
+        .map_err(transient)?
+        .is_none()
+    {
+        return Err(transient(VaultError::not_found(
+            "player_not_found",
+            "unknown player",
+        )));
+    }
+    let hash = request_hash(request);
+    let db = |e: sqlx::Error| transient(e.into());
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    match claim(
+        &mut tx,
+        &call.provider,
+        &request.transaction_id,
+        "rollback",
+        &hash,
+        request.player_id,
+        &request.round_id,
+    )
+    .await
+    .map_err(db)?
+    {
+        Claim::New => {}
+        Claim::Replay(status, body) => return Ok(replayed(call, status, body).await),
+        Claim::Tombstone | Claim::Conflict => {
+            drop(tx);
+            return Ok(conflict(call, request.player_id, currency, &request.transaction_id).await);
+        }
+    }
+    // Find the bet; if it is unknown, leave a tombstone under its id (a concurrent bet insert makes the
+    // tombstone insert wait and then conflict, and the second lookup finds the committed bet).
+    let mut bet = None;
+    for _ in 0..2 {
+        bet = sqlx::query_as::<_, (String, Option<Uuid>, Option<Uuid>)>(
+            "SELECT operation, transfer_id, player_id FROM game_transactions
+             WHERE provider = $1 AND transaction_id = $2 FOR UPDATE",
+        )
+        .bind(&call.provider)
+        .bind(&request.bet_transaction_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if bet.is_some() {
+            break;
+        }
+        let tombstone = json!({ "error": { "code": "already_rolled_back", "message": "this bet was rolled back before it arrived" } });
+        let inserted = sqlx::query(
+            "INSERT INTO game_transactions (provider, transaction_id, operation, request_hash, player_id, round_id,
+                                            http_status, response)
+             VALUES ($1, $2, 'tombstone', $3, $4, $5, 422, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(&call.provider)
+        .bind(&request.bet_transaction_id)
+        .bind(&hash)
+        .bind(request.player_id)
+        .bind(&request.round_id)
+        .bind(&tombstone)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if inserted.rows_affected() == 1 {
+            tracing::info!(provider = %call.provider, bet_transaction_id = %request.bet_transaction_id,
+                player_id = %request.player_id, "rollback of an unknown bet: tombstone recorded");
+            // The tombstone and the rollback's own (refusal) answer commit together.
+            let balance = Ledger::balance(&mut tx, request.player_id, &currency.code)
+                .await
+                .map_err(db)?;
+            let error = VaultError::not_found(
+                "bet_not_found",
+                format!(
+                    "bet {} is unknown; a later bet with this id will be refused",
+                    request.bet_transaction_id
+                ),
+            );
+            let body = json!({
+                "error": { "code": error.code(), "message": error.public_message() },
+                "balance": format_minor(balance, currency.exp()),
+                "currency": currency.code,
+            });
+            finish(
+                &mut tx,
+                &call.provider,
+                &request.transaction_id,
+                None,
+                error.status(),
+                &body,
+            )
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            error.record();
+            call.count(error.code());
+            return Ok(GameAnswer {
+                status: error.status(),
+                body,
+            });
+        }
+    }
+    let (bet_transfer, bet_player) = match bet {
+        Some((op, Some(transfer), player)) if op == "bet" => (transfer, player),
+        _ => {
+            return Err(fin(VaultError::not_found(
+                "bet_not_found",
+                format!(
+                    "bet {} is unknown or was refused",
+                    request.bet_transaction_id
+                ),
+            )));
+        }
+    };
+    if bet_player != Some(request.player_id) {
+        return Err(fin(VaultError::conflict(
+            "round_mismatch",
+            "the bet belongs to another player",
+        )));
+    }
+    let round_status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM rounds WHERE provider = $1 AND round_id = $2 FOR UPDATE",
+    )
+    .bind(&call.provider)
+    .bind(&request.round_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if round_status.as_deref() == Some("settled") {
+        return Err(fin(VaultError::unprocessable(
+            "round_settled",
+            format!(
+                "round {} is settled; its bets cannot be rolled back",
+                request.round_id
+            ),
+        )));
+    }
+    let already: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'rollback' AND reference_transfer_id = $1)",
+    )
+    .bind(bet_transfer)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    if already {
+        return Err(fin(VaultError::unprocessable(
+            "already_rolled_back",
+            format!("bet {} was already rolled back", request.bet_transaction_id),
+        )));
+    }
+    let bet_row = sqlx::query(
+        "SELECT amount, currency, amount_eur, round_id, game_id, game_category FROM transfers WHERE id = $1",
+    )
+    .bind(bet_transfer)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    let bet_currency: String = bet_row.get("currency");
+    if bet_currency != currency.code {
+        return Err(fin(VaultError::conflict(
+            "round_mismatch",
+            "the bet was placed in another currency",
+        )));
+    }
+    let posting = Posting {
+        kind: TransferKind::Rollback,
+        player_id: request.player_id,
+        currency: currency.code.clone(),
+        amount: bet_row.get("amount"),
+        // Reverse exactly what the bet recorded, whatever the rate is now.
+        amount_eur: bet_row.get("amount_eur"),
+        direction: Direction::CreditPlayer,
+        counterparty: "house".into(),
+        idempotency_key: format!("game:{}:{}", call.provider, request.transaction_id),
+        game: Some(GameRef {
+            provider: call.provider.clone(),
+            round_id: request.round_id.clone(),
+            game_id: bet_row
+                .get::<Option<String>, _>("game_id")
+                .unwrap_or_default(),
+            game_category: bet_row.get("game_category"),
+        }),
+        reference_transfer_id: Some(bet_transfer),
+        round_closed: false,
+        metadata: json!({ "bet_transaction_id": request.bet_transaction_id }),
+    };
+    let posted = state
+        .ledger
+        .post(&mut tx, posting)
+        .await
+        .map_err(|e| transient(post_error(e)))?;
+    let body = ok_body(
+        &request.transaction_id,
+        posted.transfer_id,
+        posted.balance_after,
+        currency,
+    );
+    finish(
+        &mut tx,
+        &call.provider,
+        &request.transaction_id,
+        Some(posted.transfer_id),
+        StatusCode::OK,
+        &body,
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    posted.record_metrics();
+    call.count("ok");
+    Ok(GameAnswer {
+        status: StatusCode::OK,
+        body,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionRequest {
+    #[serde(default)]
+    game_id: Option<String>,
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    Player(claims): Player,
+    ApiJson(request): ApiJson<SessionRequest>,
+) -> Result<(StatusCode, Json<Value>), VaultError> {
+    match player_locked(&state, claims.sub).await? {
+        None => return Err(VaultError::not_found("player_not_found", "unknown player")),
+        Some(true) => {
+            return Err(VaultError::refused(
+                StatusCode::LOCKED,
+                "player_locked",
+                "the account is locked: no new game sessions",
+            ));
+        }
+        Some(false) => {}
+    }
+    let token = crate::routes::auth::random_token();
+    let expires_at = chrono::Utc::now()
+        + chrono::Duration::from_std(state.settings.game_session_ttl)
+            .unwrap_or(chrono::Duration::hours(4));
+    sqlx::query(
+        "INSERT INTO game_sessions (token_hash, player_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(Sha256::digest(token.as_bytes()).to_vec())
+    .bind(claims.sub)
+    .bind(expires_at)
+    .execute(&state.pool)
+    .await?;
+    tracing::info!(player_id = %claims.sub, game_id = ?request.game_id, "game session created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "session_token": token, "expires_at": expires_at })),
+    ))
+}

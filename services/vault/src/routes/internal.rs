@@ -1,0 +1,208 @@
+//! Service-to-service API on the admin port (`Authorization: Bearer <VAULT_INTERNAL_TOKEN>`).
+//!
+//! - `POST /internal/v1/credits`: an idempotent credit from another service (bonus, jackpot payout).
+//! - `GET /internal/v1/players/{id}/wagering?from=&to=`: wagered/won totals in EUR over `[from, to)`, net
+//!   of rolled-back bets, for Concierge's reconciliation.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+use casino_events::payloads::TransferKind;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+use uuid::Uuid;
+
+use crate::{
+    domain::money::{CurrencyCode, DecimalInput, format_minor, to_eur},
+    error::{ApiJson, VaultError},
+    idempotency,
+    ledger::{Direction, PostError, Posting},
+    state::AppState,
+};
+
+/// The internal router.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/v1/credits", post(credit))
+        .route("/internal/v1/players/{id}/wagering", get(wagering))
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), VaultError> {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = state.settings.common.internal_token.as_bytes();
+    if presented.as_bytes().ct_eq(expected).into() {
+        Ok(())
+    } else {
+        metrics::counter!("vault_auth_failures_total", "reason" => "bad_internal_token")
+            .increment(1);
+        Err(VaultError::refused(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid internal token is required",
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct CreditRequest {
+    player_id: Uuid,
+    currency: CurrencyCode,
+    #[serde(serialize_with = "as_text")]
+    amount: DecimalInput,
+    kind: TransferKind,
+    idempotency_key: String,
+    reason: String,
+}
+
+fn as_text<S: serde::Serializer>(v: &DecimalInput, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.0)
+}
+
+async fn credit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CreditRequest>,
+) -> Result<(StatusCode, Json<Value>), VaultError> {
+    authorize(&state, &headers)?;
+    let counterparty = match request.kind {
+        TransferKind::Bonus => "bonus",
+        TransferKind::JackpotPayout => "jackpot",
+        _ => {
+            return Err(VaultError::bad_request(
+                "invalid_kind",
+                "internal credits are bonus or jackpot_payout",
+            ));
+        }
+    };
+    let key = request.idempotency_key.trim();
+    if key.is_empty() || key.len() > 128 {
+        return Err(VaultError::bad_request(
+            "idempotency_key_required",
+            "idempotency_key must be 1 to 128 characters",
+        ));
+    }
+    let currency = state.currencies.get(&request.currency)?;
+    let amount = currency.parse_amount(&request.amount.0)?;
+    let rate = state.rates.rate(&currency.code).ok_or_else(|| {
+        VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
+    })?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM players WHERE id = $1 AND role = 'player')",
+    )
+    .bind(request.player_id)
+    .fetch_one(&state.pool)
+    .await?;
+    if !exists {
+        return Err(VaultError::not_found("player_not_found", "unknown player"));
+    }
+    let mut tx = state.pool.begin().await?;
+    if let Some((status, body)) = idempotency::claim(
+        &mut tx,
+        "internal-credit",
+        key,
+        &idempotency::hash(&request),
+    )
+    .await?
+    {
+        return Ok((status, Json(body)));
+    }
+    let posting = Posting {
+        kind: request.kind,
+        player_id: request.player_id,
+        currency: currency.code.clone(),
+        amount,
+        amount_eur: to_eur(amount, currency.exp(), rate),
+        direction: Direction::CreditPlayer,
+        counterparty: counterparty.into(),
+        idempotency_key: format!("internal:{key}"),
+        game: None,
+        reference_transfer_id: None,
+        round_closed: false,
+        metadata: json!({ "reason": request.reason }),
+    };
+    let posted = state
+        .ledger
+        .post(&mut tx, posting)
+        .await
+        .map_err(|e| match e {
+            PostError::Overflow => {
+                VaultError::unprocessable("amount_too_large", "the balance would overflow")
+            }
+            PostError::Duplicate => {
+                VaultError::conflict("idempotency_conflict", "credit already posted")
+            }
+            PostError::InsufficientFunds { .. } => {
+                VaultError::Internal(anyhow::anyhow!("a credit cannot lack funds"))
+            }
+            PostError::Db(e) => e.into(),
+        })?;
+    let body = json!({
+        "transfer_id": posted.transfer_id,
+        "balance": format_minor(posted.balance_after, currency.exp()),
+        "currency": currency.code,
+    });
+    idempotency::finish(&mut tx, "internal-credit", key, StatusCode::CREATED, &body).await?;
+    tx.commit().await?;
+    posted.record_metrics();
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WageringQuery {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+async fn wagering(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<WageringQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, VaultError> {
+    authorize(&state, &headers)?;
+    let id = crate::routes::admin::player_path(id)?;
+    let Query(query) =
+        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
+    if query.to <= query.from {
+        return Err(VaultError::bad_request(
+            "invalid_query",
+            "`to` must be after `from`",
+        ));
+    }
+    // Bets count when placed; a rollback (whenever it happens) removes its bet from the window the bet
+    // was in, so the totals match what Concierge credits for that window.
+    let (wagered, won, bets): (Option<Decimal>, Option<Decimal>, i64) = sqlx::query_as(
+        "SELECT
+            sum(b.amount_eur) FILTER (WHERE b.kind = 'bet' AND r.id IS NULL),
+            sum(b.amount_eur) FILTER (WHERE b.kind = 'win'),
+            count(*) FILTER (WHERE b.kind = 'bet' AND r.id IS NULL)
+         FROM transfers b
+         LEFT JOIN transfers r ON r.kind = 'rollback' AND r.reference_transfer_id = b.id
+         WHERE b.player_id = $1 AND b.kind IN ('bet', 'win') AND b.created_at >= $2 AND b.created_at < $3",
+    )
+    .bind(id)
+    .bind(query.from)
+    .bind(query.to)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(Json(json!({
+        "player_id": id,
+        "from": query.from,
+        "to": query.to,
+        "wagered_eur": wagered.unwrap_or_default().round_dp(8).normalize().to_string(),
+        "won_eur": won.unwrap_or_default().round_dp(8).normalize().to_string(),
+        "bets": bets,
+    })))
+}

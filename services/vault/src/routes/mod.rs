@@ -1,0 +1,7 @@
+//! HTTP routes, one module per resource.
+
+pub mod admin;
+pub mod auth;
+pub mod games;
+pub mod internal;
+pub mod wallet;

@@ -1,0 +1,56 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use casino_auth::{
+    extract::{AuthState, TokenVerifier},
+    jwt::JwtSigner,
+};
+use sqlx::PgPool;
+
+use crate::{
+    abuse::AbuseDetector,
+    config::Settings,
+    ledger::{Ledger, currencies::CurrencyBook},
+    rates::RatesCache,
+};
+
+/// Shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Database.
+    pub pool: PgPool,
+    /// Posting transfers.
+    pub ledger: Ledger,
+    /// Supported currencies.
+    pub currencies: CurrencyBook,
+    /// Exchange rates.
+    pub rates: RatesCache,
+    /// Issues access tokens.
+    pub signer: JwtSigner,
+    /// Verifies access tokens.
+    pub verifier: TokenVerifier,
+    /// Abuse signals and policy.
+    pub abuse: AbuseDetector,
+    /// Settings.
+    pub settings: Settings,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AuthState for AppState {
+    fn token_verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+    fn auth_failure_metric(&self) -> &'static str {
+        "vault_auth_failures_total"
+    }
+}

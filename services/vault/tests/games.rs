@@ -1,0 +1,487 @@
+//! The seamless-wallet game API against a real Vault, real PostgreSQL and the embedded broker.
+
+mod support;
+
+use futures::future::join_all;
+use serde_json::json;
+use support::{PROVIDER_SECRET, bet, metric, rollback, spawn_vault, win};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_bets_on_a_wallet_that_affords_ten_leave_exactly_ten_and_a_zero_balance() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+    let session = vault.session(&player).await;
+
+    let attempts = (0..50).map(|i| {
+        let body = bet(
+            &player,
+            &session,
+            &format!("tx-{i}"),
+            &format!("round-{i}"),
+            "10.00",
+        );
+        let vault = &vault;
+        async move { vault.game("bet", &body).await }
+    });
+    let answers = join_all(attempts).await;
+
+    let ok = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert_eq!(ok, 10, "exactly the affordable bets succeed");
+    assert_eq!(refused.len(), 40);
+    for (status, body) in &refused {
+        assert_eq!(*status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "insufficient_funds");
+        assert!(
+            body["balance"].is_string(),
+            "the balance is in every answer: {body}"
+        );
+    }
+    assert_eq!(vault.balance(player.id, "EUR").await, "0.00");
+    let negative: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM accounts WHERE NOT is_system AND balance < 0")
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(negative, 0);
+    let bets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM transfers WHERE kind = 'bet' AND player_id = $1")
+            .bind(player.id)
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(bets, 10);
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bet_sent_three_times_moves_money_once_and_answers_identically() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "50.00").await;
+    let session = vault.session(&player).await;
+    let body = bet(&player, &session, "dup-1", "round-dup", "5.00");
+
+    // Sequentially...
+    let first = vault.game("bet", &body).await;
+    let second = vault.game("bet", &body).await;
+    // ...and concurrently.
+    let body2 = bet(&player, &session, "dup-2", "round-dup-2", "5.00");
+    let concurrent = join_all((0..3).map(|_| vault.game("bet", &body2))).await;
+
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first, second, "a replay returns the original answer");
+    assert!(
+        concurrent.iter().all(|answer| *answer == concurrent[0]),
+        "{concurrent:?}"
+    );
+    assert_eq!(concurrent[0].0, 200);
+    let transfers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM transfers WHERE kind = 'bet' AND player_id = $1")
+            .bind(player.id)
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(transfers, 2, "one transfer per transaction id");
+    assert_eq!(vault.balance(player.id, "EUR").await, "40.00");
+
+    // Same id, another amount: a conflict, and an abuse signal.
+    let (status, conflict) = vault
+        .game("bet", &bet(&player, &session, "dup-1", "round-dup", "7.00"))
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+    assert_eq!(conflict["balance"], "40.00");
+    assert_eq!(vault.balance(player.id, "EUR").await, "40.00");
+    let signals: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM abuse_signals WHERE signal = 'idempotency_conflict' AND player_id = $1")
+            .bind(player.id)
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(signals, 1);
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_of_bet_and_win_settles_and_refuses_later_rollbacks_and_bets() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "20.00").await;
+    let session = vault.session(&player).await;
+
+    let (status, placed) = vault
+        .game("bet", &bet(&player, &session, "b1", "r1", "2.50"))
+        .await;
+    assert_eq!(
+        (status, placed["balance"].as_str()),
+        (200, Some("17.50")),
+        "{placed}"
+    );
+    let (status, won) = vault
+        .game("win", &win(&player, "w1", "r1", "10.00", true))
+        .await;
+    assert_eq!(
+        (status, won["balance"].as_str()),
+        (200, Some("27.50")),
+        "{won}"
+    );
+
+    let (status, late) = vault
+        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
+        .await;
+    assert_eq!(status, 422, "{late}");
+    assert_eq!(late["error"]["code"], "round_settled");
+    assert_eq!(late["balance"], "27.50");
+    let (status, again) = vault
+        .game("bet", &bet(&player, &session, "b2", "r1", "1.00"))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(again["error"]["code"], "round_settled");
+    let (status, second_win) = vault
+        .game("win", &win(&player, "w2", "r1", "1.00", false))
+        .await;
+    assert_eq!(
+        (status, second_win["error"]["code"].as_str()),
+        (422, Some("round_settled"))
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "27.50");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_returns_the_stake_once_and_a_duplicate_rollback_returns_the_first_answer() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "10.00").await;
+    let session = vault.session(&player).await;
+    vault
+        .game("bet", &bet(&player, &session, "b1", "r1", "4.00"))
+        .await;
+    assert_eq!(vault.balance(player.id, "EUR").await, "6.00");
+
+    let first = vault
+        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
+        .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first.1["balance"], "10.00");
+    let duplicate = vault
+        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
+        .await;
+    assert_eq!(duplicate, first);
+    // Another rollback id for the same bet moves nothing.
+    let (status, other) = vault
+        .game("rollback", &rollback(&player, "rb2", "r1", "b1"))
+        .await;
+    assert_eq!(
+        (status, other["error"]["code"].as_str()),
+        (422, Some("already_rolled_back"))
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
+
+    // A win for the rolled-back bet is refused.
+    let mut late_win = win(&player, "w1", "r1", "3.00", true);
+    late_win["bet_transaction_id"] = json!("b1");
+    let (status, refused) = vault.game("win", &late_win).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "already_rolled_back");
+    assert_eq!(refused["balance"], "10.00");
+    // Also without naming the bet: every bet of the round was rolled back.
+    let (status, refused) = vault
+        .game("win", &win(&player, "w2", "r1", "3.00", true))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("already_rolled_back"))
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_before_its_bet_leaves_a_tombstone_that_refuses_the_late_bet() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "10.00").await;
+    let session = vault.session(&player).await;
+
+    let (status, early) = vault
+        .game("rollback", &rollback(&player, "rb-early", "r9", "b-late"))
+        .await;
+    assert_eq!(status, 404, "{early}");
+    assert_eq!(early["error"]["code"], "bet_not_found");
+    assert_eq!(early["balance"], "10.00");
+    // The provider retries the rollback: same answer.
+    assert_eq!(
+        vault
+            .game("rollback", &rollback(&player, "rb-early", "r9", "b-late"))
+            .await,
+        (status, early)
+    );
+
+    let (status, late) = vault
+        .game("bet", &bet(&player, &session, "b-late", "r9", "1.00"))
+        .await;
+    assert_eq!(status, 422, "{late}");
+    assert_eq!(late["error"]["code"], "already_rolled_back");
+    assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
+    let transfers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transfers WHERE player_id = $1 AND kind <> 'adjustment'",
+    )
+    .bind(player.id)
+    .fetch_one(&vault.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(transfers, 0);
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wins_and_rollbacks_need_no_session_but_bets_do() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "10.00").await;
+    let session = vault.session(&player).await;
+    let (status, refused) = vault
+        .game("bet", &bet(&player, "not-a-session", "b0", "r0", "1.00"))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (401, Some("invalid_session"))
+    );
+    // Another player's session does not work either.
+    let other = vault.register("EUR").await;
+    let other_session = vault.session(&other).await;
+    let (status, _) = vault
+        .game("bet", &bet(&player, &other_session, "b0", "r0", "1.00"))
+        .await;
+    assert_eq!(status, 401);
+
+    vault
+        .game("bet", &bet(&player, &session, "b1", "r1", "1.00"))
+        .await;
+    // Logging out does not stop the provider settling the round.
+    let (status, _) = vault
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({ "refresh_token": player.refresh }),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = vault
+        .game("win", &win(&player, "w1", "r1", "2.00", true))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["balance"], "11.00");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bets_outside_the_limits_are_refused_and_recorded_as_abuse() {
+    let vault = spawn_vault().await;
+    let admin = vault.admin_token().await;
+    let response = vault
+        .http
+        .put(format!("{}/api/v1/admin/limits", vault.public))
+        .bearer_auth(&admin)
+        .json(&json!({ "game_id": "book-of-rust", "currency": "EUR", "min_bet": "0.10", "max_bet": "5.00" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+    let session = vault.session(&player).await;
+
+    let (status, body) = vault
+        .game("bet", &bet(&player, &session, "big", "r1", "5.01"))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "bet_limit_exceeded");
+    assert_eq!(body["balance"], "100.00");
+    let (status, _) = vault
+        .game("bet", &bet(&player, &session, "small", "r2", "0.05"))
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = vault
+        .game("bet", &bet(&player, &session, "fine", "r3", "5.00"))
+        .await;
+    assert_eq!(status, 200);
+
+    let metrics = vault.metrics().await;
+    assert!(
+        metric(
+            &metrics,
+            "vault_abuse_signals_total",
+            &["signal=\"over_limit\""]
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "vault_game_requests_total",
+            &["operation=\"bet\"", "outcome=\"bet_limit_exceeded\""]
+        )
+        .unwrap()
+            >= 2.0
+    );
+    let (status, signals) = vault
+        .get(
+            &format!("/api/v1/admin/abuse-signals?player_id={}", player.id),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(signals["signals"].as_array().unwrap().len(), 2);
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_and_unsigned_requests_are_refused_counted_and_move_nothing() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "10.00").await;
+    let session = vault.session(&player).await;
+    let raw = serde_json::to_vec(&bet(&player, &session, "b1", "r1", "1.00")).unwrap();
+    let now = chrono::Utc::now().timestamp();
+
+    let (status, forged) = vault.game_raw("bet", &raw, "not-the-secret", now).await;
+    assert_eq!(
+        (status, forged["error"]["code"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    let (status, stale) = vault
+        .game_raw("bet", &raw, PROVIDER_SECRET, now - 301)
+        .await;
+    assert_eq!(
+        (status, stale["error"]["code"].as_str()),
+        (401, Some("stale_timestamp"))
+    );
+    let unsigned = vault
+        .http
+        .post(format!("{}/api/v1/games/bet", vault.public))
+        .header("x-casino-provider", "acme")
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
+    // Metrics are process-wide and tests run concurrently: exact counts are checked in tests/metrics.rs.
+    let metrics = vault.metrics().await;
+    assert!(
+        metric(
+            &metrics,
+            "vault_auth_failures_total",
+            &["reason=\"bad_signature\""]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "vault_auth_failures_total",
+            &["reason=\"stale_timestamp\""]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    let signals: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM abuse_signals WHERE signal = 'signature_failure'")
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(signals, 3, "forged, stale and unsigned");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "10.00").await;
+    let session = vault.session(&player).await;
+    let base = bet(&player, &session, "b1", "r1", "1.00");
+    let with = |field: &str, value: serde_json::Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("amount", json!("0")), 400, "invalid_amount"),
+        (with("amount", json!("-1.00")), 400, "invalid_amount"),
+        (with("amount", json!("1.001")), 400, "amount_too_precise"),
+        (
+            with("amount", json!("99999999999999999999999")),
+            400,
+            "amount_too_large",
+        ),
+        (with("amount", json!("ten")), 400, "invalid_amount"),
+        (with("amount", json!(true)), 400, "invalid_body"),
+        (with("currency", json!("XYZ")), 400, "unsupported_currency"),
+        (with("currency", json!("E1")), 400, "invalid_body"),
+        (with("player_id", json!("not-a-uuid")), 400, "invalid_body"),
+        (with("unexpected", json!(1)), 400, "invalid_body"),
+        (with("transaction_id", json!("")), 400, "invalid_body"),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = vault.game("bet", &body).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body} -> {answer}"
+        );
+    }
+    let (status, answer) = vault
+        .game_raw(
+            "bet",
+            b"{ not json",
+            PROVIDER_SECRET,
+            chrono::Utc::now().timestamp(),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let huge = vec![b' '; 70 * 1024];
+    let (status, answer) = vault
+        .game_raw(
+            "bet",
+            &huge,
+            PROVIDER_SECRET,
+            chrono::Utc::now().timestamp(),
+        )
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"].as_str(), Some("payload_too_large"));
+
+    // The player API too: a JSON body error is JSON, never a 500.
+    let (status, answer) = vault
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": "x@y.z", "password": 5, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
+    let metrics = vault.metrics().await;
+    assert!(
+        !metrics.contains("status=\"500\""),
+        "no request ended in a 500"
+    );
+    vault.stop().await;
+}
