@@ -129,6 +129,10 @@ impl Application {
             "outbox-relay",
             ledger::outbox::run_relay(pool.clone(), producer.clone(), token.clone()),
         );
+        lifecycle.spawn(
+            "outbox-gauges",
+            ledger::outbox::run_backlog_gauges(pool.clone(), token.clone()),
+        );
         lifecycle.spawn("rates", rates.run(token.clone()));
         lifecycle.spawn(
             "reconciler",

@@ -116,18 +116,27 @@ pub async fn record_backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     Ok((pending, oldest))
 }
 
+/// Keep `vault_outbox_pending` and `vault_outbox_oldest_age_seconds` current (every 2 s), independently
+/// of the relay, which may be blocked on an unreachable broker.
+pub async fn run_backlog_gauges(pool: PgPool, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {
+                if let Err(error) = record_backlog(&pool).await {
+                    tracing::warn!(error = %error, "could not measure the outbox backlog");
+                }
+            }
+        }
+    }
+}
+
 /// Publish until `stop`, then make one last attempt to flush. Idle polling every 50 ms; after a failure,
 /// back off up to 5 s.
 pub async fn run_relay(pool: PgPool, producer: Producer, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
-    let mut last_gauges = std::time::Instant::now() - Duration::from_secs(10);
     loop {
-        if last_gauges.elapsed() >= Duration::from_secs(2) {
-            if let Err(error) = record_backlog(&pool).await {
-                tracing::warn!(error = %error, "could not measure the outbox backlog");
-            }
-            last_gauges = std::time::Instant::now();
-        }
         let wait = match publish_batch(&pool, &producer).await {
             Ok(n) if n as i64 == BATCH => Duration::ZERO,
             Ok(_) => {
