@@ -16,7 +16,8 @@ use support::{bet, metric, spawn_vault};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_order_when_it_returns() {
+async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_order_when_it_returns()
+ {
     let vault = spawn_vault().await;
     let mut players = Vec::new();
     for _ in 0..4 {
@@ -32,15 +33,29 @@ async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_o
     let bets: Vec<_> = (0..1000)
         .map(|i| {
             let (player, session) = &players[i % players.len()];
-            bet(player, session, &format!("tx-{i}"), &format!("round-{i}"), "0.50")
+            bet(
+                player,
+                session,
+                &format!("tx-{i}"),
+                &format!("round-{i}"),
+                "0.50",
+            )
         })
         .collect();
-    let answers: Vec<(u16, serde_json::Value)> = stream::iter(bets.iter().map(|b| vault.game("bet", b)))
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let failed: Vec<_> = answers.iter().filter(|(status, _)| *status != 200).collect();
-    assert!(failed.is_empty(), "every bet succeeds with Kafka down: {:?}", failed.first());
+    let answers: Vec<(u16, serde_json::Value)> =
+        stream::iter(bets.iter().map(|b| vault.game("bet", b)))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "every bet succeeds with Kafka down: {:?}",
+        failed.first()
+    );
 
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         .fetch_one(&vault.db.pool)
@@ -49,7 +64,10 @@ async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_o
     assert!(pending >= 1000, "the events wait in the outbox ({pending})");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let metrics = vault.metrics().await;
-    assert!(metric(&metrics, "vault_outbox_pending", &[]).unwrap() >= 1000.0, "the backlog is visible");
+    assert!(
+        metric(&metrics, "vault_outbox_pending", &[]).unwrap() >= 1000.0,
+        "the backlog is visible"
+    );
 
     vault.kafka.broker_up().unwrap();
     wait_for_empty_outbox(&vault, Duration::from_secs(120)).await;
@@ -66,7 +84,9 @@ async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_o
     assert_eq!(events.len(), expected.len(), "every transfer was published");
     let mut seen: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for event in &events {
-        seen.entry(event.player_id.unwrap()).or_default().push(event.data.transfer_id);
+        seen.entry(event.player_id.unwrap())
+            .or_default()
+            .push(event.data.transfer_id);
     }
     let mut wanted: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for (player, transfer) in expected {
@@ -79,14 +99,18 @@ async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_o
 async fn wait_for_empty_outbox(vault: &support::TestVault, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(&vault.db.pool)
-            .await
-            .unwrap();
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(&vault.db.pool)
+                .await
+                .unwrap();
         if pending == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "{pending} outbox rows still unpublished");
+        assert!(
+            Instant::now() < deadline,
+            "{pending} outbox rows still unpublished"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -122,7 +146,11 @@ async fn read_all(brokers: &str, at_least: usize) -> Vec<Envelope<TransferEvent>
             }
             Ok(Err(error)) => panic!("consumer error: {error}"),
             Err(_) if quiet_until.is_some() => return events,
-            Err(_) => assert!(Instant::now() < deadline, "only {} of {at_least} events", events.len()),
+            Err(_) => assert!(
+                Instant::now() < deadline,
+                "only {} of {at_least} events",
+                events.len()
+            ),
         }
     }
 }

@@ -13,9 +13,15 @@ async fn a_balance_corrupted_by_hand_is_reported_and_the_report_clears_when_repa
     let player = vault.register("EUR").await;
     vault.fund(player.id, "EUR", "10.00").await;
     let session = vault.session(&player).await;
-    let (status, _) = vault.game("bet", &bet(&player, &session, "b1", "r1", "1.00")).await;
+    let (status, _) = vault
+        .game("bet", &bet(&player, &session, "b1", "r1", "1.00"))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(wait_for_mismatches(&vault, 0.0).await, 0.0, "a healthy ledger has no mismatch");
+    assert_eq!(
+        wait_for_mismatches(&vault, 0.0).await,
+        0.0,
+        "a healthy ledger has no mismatch"
+    );
 
     sqlx::query("UPDATE accounts SET balance = balance + 1 WHERE player_id = $1")
         .bind(player.id)
