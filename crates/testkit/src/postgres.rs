@@ -37,6 +37,13 @@ pub struct TestPostgres {
 }
 
 static SERVER: OnceLock<Result<TestPostgres, String>> = OnceLock::new();
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Start the server (if this process has not yet) with PostgreSQL's default durability (fsync and
+/// synchronous commit on), as benchmarks need; tests keep durability off for speed.
+pub fn use_durable_server() {
+    DURABLE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
 
 impl TestPostgres {
     /// The shared server, started on first use (or `DATABASE_URL`'s server).
@@ -230,16 +237,22 @@ fn spawn_server(
                         "-c",
                         "listen_addresses=127.0.0.1",
                         "-c",
-                        "fsync=off",
-                        "-c",
-                        "synchronous_commit=off",
-                        "-c",
-                        "full_page_writes=off",
-                        "-c",
                         "max_connections=400",
                         "-c",
                         "shared_buffers=128MB",
                     ])
+                    .args(if DURABLE.load(std::sync::atomic::Ordering::SeqCst) {
+                        &[][..]
+                    } else {
+                        &[
+                            "-c",
+                            "fsync=off",
+                            "-c",
+                            "synchronous_commit=off",
+                            "-c",
+                            "full_page_writes=off",
+                        ][..]
+                    })
                     .current_dir(&dir)
                     .stdin(Stdio::null())
                     .stdout(log_file.try_clone()?)

@@ -1,33 +1,66 @@
 //! `casino`: the developer CLI.
 //!
-//! Subcommands arrive with their issues: `up` (the whole platform locally), `sim` (synthetic players),
-//! `fault` (fault injection), `probe chat` (the customer-chat probe) and `bench` (benchmarks). Until then
-//! the binary says so instead of pretending.
+//! - `casino bench vault`: the Vault bet-path benchmark (see the README's Performance section).
+//!
+//! `up`, `sim`, `fault` and `probe` arrive with their issues; until then they say so instead of pretending.
+
+mod bench;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: casino <command>
+use clap::{Parser, Subcommand};
 
-commands (being built; see the README's roadmap):
-  up       run the whole platform locally
-  sim      drive synthetic players against a running stack
-  fault    inject faults into a stack started by `casino up`
-  probe    synthetic probes (`casino probe chat`)
-  bench    benchmarks (`casino bench vault|concierge|room`)";
+#[derive(Debug, Parser)]
+#[command(
+    name = "casino",
+    about = "Run, exercise and measure the casino platform",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        target: bench::Target,
+    },
+    /// Run the whole platform locally (not implemented yet).
+    Up,
+    /// Drive synthetic players against a running stack (not implemented yet).
+    Sim,
+    /// Inject faults into a stack started by `casino up` (not implemented yet).
+    Fault,
+    /// Synthetic probes (not implemented yet).
+    Probe,
+}
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None | Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("casino: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
         }
-        Some(command @ ("up" | "sim" | "fault" | "probe" | "bench")) => {
-            eprintln!("casino: `{command}` is not implemented yet");
-            ExitCode::from(2)
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Bench { target } => bench::run(target).await,
+            other => {
+                let name = format!("{other:?}").to_lowercase();
+                anyhow::bail!("`{name}` is not implemented yet")
+            }
         }
-        Some(other) => {
-            eprintln!("casino: unknown command `{other}`\n\n{USAGE}");
-            ExitCode::from(2)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("casino: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

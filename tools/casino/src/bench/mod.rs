@@ -1,0 +1,20 @@
+//! `casino bench ...`: benchmarks that print what they measured and how.
+
+pub mod stats;
+pub mod vault;
+
+use clap::Subcommand;
+
+/// What to benchmark.
+#[derive(Debug, Subcommand)]
+pub enum Target {
+    /// Signed bets over HTTP against Vault, and the same SQL done the naive way, in one run.
+    Vault(vault::Args),
+}
+
+/// Run a benchmark.
+pub async fn run(target: Target) -> anyhow::Result<()> {
+    match target {
+        Target::Vault(args) => vault::run(args).await,
+    }
+}
