@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use crate::{
     abuse::AbuseDetector,
     config::Settings,
-    ledger::{Ledger, currencies::CurrencyBook},
+    ledger::{Ledger, bets::BetBatcher, currencies::CurrencyBook},
     rates::RatesCache,
 };
 
@@ -25,6 +25,8 @@ pub struct Inner {
     pub pool: PgPool,
     /// Posting transfers.
     pub ledger: Ledger,
+    /// The batched bet path.
+    pub bets: BetBatcher,
     /// Supported currencies.
     pub currencies: CurrencyBook,
     /// Exchange rates.

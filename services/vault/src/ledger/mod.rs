@@ -10,6 +10,7 @@
 //! System accounts are never updated, so no request waits on a shared row; their balances are derived from
 //! transfers by the reconciler.
 
+pub mod bets;
 pub mod currencies;
 pub mod outbox;
 pub mod reconciler;

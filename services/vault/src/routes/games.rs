@@ -35,7 +35,11 @@ use crate::{
     abuse::Signal,
     domain::money::{CurrencyCode, DecimalInput, format_minor, to_eur},
     error::{ApiJson, VaultError, parse_json},
-    ledger::{Direction, GameRef, Ledger, PostError, Posting, currencies::Currency},
+    ledger::{
+        Direction, GameRef, Ledger, PostError, Posting,
+        bets::PreparedBet,
+        currencies::Currency,
+    },
     state::AppState,
 };
 
@@ -497,255 +501,125 @@ async fn bet(
         Ok(currency) => currency,
         Err(error) => return call.refuse(error, None).await,
     };
-    let player = Some((request.player_id, &currency));
     match place_bet(&call, &request, &currency).await {
         Ok(answer) => answer,
-        Err((error, remember)) => {
-            let answer = call.refuse(error, player).await;
-            if remember {
-                remember_refusal(
-                    &state,
-                    &call.provider,
-                    &request.transaction_id,
-                    "bet",
-                    &request_hash(&request),
-                    request.player_id,
-                    &request.round_id,
-                    &answer,
-                )
-                .await;
-            }
-            answer
-        }
+        Err(error) => call.refuse(error, Some((request.player_id, &currency))).await,
     }
 }
 
-/// The bet itself. Errors carry whether the refusal is final (stored for retries of the same request).
-async fn place_bet(
-    call: &Call<'_>,
-    request: &BetRequest,
-    currency: &Currency,
-) -> Result<GameAnswer, (VaultError, bool)> {
+/// Validate and price the bet here; the database decides it in a batch (see [`crate::ledger::bets`]).
+async fn place_bet(call: &Call<'_>, request: &BetRequest, currency: &Currency) -> Result<GameAnswer, VaultError> {
     let state = call.state;
-    let transient = |e: VaultError| (e, false);
-    let fin = |e: VaultError| (e, true);
     for (name, value) in [
         ("transaction_id", &request.transaction_id),
         ("round_id", &request.round_id),
         ("game_id", &request.game_id),
     ] {
-        check_id(name, value).map_err(transient)?;
+        check_id(name, value)?;
     }
     if !currency.enabled {
-        return Err(fin(VaultError::unprocessable(
+        return Err(VaultError::unprocessable(
             "currency_disabled",
             format!("{} is disabled", currency.code),
-        )));
+        ));
     }
-    let amount = currency
-        .parse_amount(&request.amount.0)
-        .map_err(transient)?;
-    let hash = request_hash(request);
-
-    // The player's game session (bets only).
-    let token_hash = Sha256::digest(request.session_token.as_bytes()).to_vec();
-    let session: Option<Uuid> = sqlx::query_scalar(
-        "SELECT player_id FROM game_sessions
-         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
-    )
-    .bind(&token_hash)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(|e| transient(e.into()))?;
-    match player_locked(state, request.player_id)
-        .await
-        .map_err(transient)?
-    {
-        None => {
-            return Err(transient(VaultError::not_found(
-                "player_not_found",
-                "unknown player",
-            )));
-        }
-        Some(true) => {
-            return Err(fin(VaultError::refused(
-                StatusCode::LOCKED,
-                "player_locked",
-                "the player is locked and cannot bet",
-            )));
-        }
-        Some(false) => {}
-    }
-    if session != Some(request.player_id) {
-        metrics::counter!("vault_auth_failures_total", "reason" => "invalid_session").increment(1);
-        return Err(transient(VaultError::refused(
-            StatusCode::UNAUTHORIZED,
-            "invalid_session",
-            "the game session is missing, expired or not this player's",
-        )));
-    }
-
-    // Limits: the game's own, else the currency default.
-    let limits: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT min_bet, max_bet FROM bet_limits WHERE currency = $1 AND game_id IN ($2, '*')
-         ORDER BY (game_id = '*') LIMIT 1",
-    )
-    .bind(&currency.code)
-    .bind(&request.game_id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(|e| transient(e.into()))?;
-    if let Some((min, max)) = limits
-        && (amount < min || amount > max)
-    {
-        state
-            .abuse
-            .record(
-                &state.pool,
-                Some(request.player_id),
-                Signal::OverLimit,
-                json!({ "game_id": request.game_id, "currency": currency.code, "amount": amount, "min": min, "max": max }),
-            )
-            .await;
-        return Err(fin(VaultError::unprocessable(
-            "bet_limit_exceeded",
-            format!(
-                "bets on {} must be between {} and {} {}",
-                request.game_id,
-                format_minor(min, currency.exp()),
-                format_minor(max, currency.exp()),
-                currency.code
-            ),
-        )));
-    }
+    let amount = currency.parse_amount(&request.amount.0)?;
+    let amount_eur = eur(state, currency, amount)?;
+    let house_account = state.ledger.system_account("house", &currency.code).await?;
     state.abuse.note_bet(&state.pool, request.player_id).await;
-    let amount_eur = eur(state, currency, amount).map_err(transient)?;
-
-    let mut tx = state.pool.begin().await.map_err(|e| transient(e.into()))?;
-    let claimed = claim(
-        &mut tx,
-        &call.provider,
-        &request.transaction_id,
-        "bet",
-        &hash,
-        request.player_id,
-        &request.round_id,
-    )
-    .await
-    .map_err(|e| transient(e.into()))?;
-    match claimed {
-        Claim::New => {}
-        Claim::Replay(status, body) => return Ok(replayed(call, status, body).await),
-        Claim::Tombstone => {
-            return Err(transient(VaultError::unprocessable(
-                "already_rolled_back",
-                format!(
-                    "bet {} was rolled back before it arrived",
-                    request.transaction_id
-                ),
-            )));
+    let occurred_at = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let prepared = PreparedBet {
+        provider: call.provider.clone(),
+        transaction_id: request.transaction_id.clone(),
+        request_hash: hex_string(&request_hash(request)),
+        session_hash: hex_string(&Sha256::digest(request.session_token.as_bytes())),
+        round_id: request.round_id.clone(),
+        game_id: request.game_id.clone(),
+        game_category: request.game_category.clone(),
+        player_id: request.player_id,
+        currency: currency.code.clone(),
+        exponent: currency.exp(),
+        amount,
+        amount_eur,
+        house_account,
+        transfer_id: Uuid::now_v7(),
+        event_id: Uuid::now_v7(),
+        occurred_at,
+        headers: casino_messaging::trace::current_context_headers(),
+    };
+    let outcome = state.bets.place(prepared).await?;
+    let status = StatusCode::from_u16(outcome.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match outcome.code.as_str() {
+        "ok" => {
+            let posted = crate::ledger::Posted {
+                transfer_id: outcome.transfer_id.unwrap_or_default(),
+                balance_after: outcome.balance_after.unwrap_or_default(),
+                created_at: chrono::Utc::now(),
+                kind: TransferKind::Bet,
+                currency: currency.code.clone(),
+                amount_eur,
+            };
+            posted.record_metrics();
+            tracing::info!(
+                transfer_id = %posted.transfer_id,
+                player_id = %request.player_id,
+                kind = "bet",
+                currency = %currency.code,
+                amount,
+                delta = -amount,
+                balance_after = posted.balance_after,
+                round_id = %request.round_id,
+                "transfer posted"
+            );
+            call.count("ok");
+            return Ok(GameAnswer {
+                status,
+                body: outcome.response,
+            });
         }
-        Claim::Conflict => {
-            drop(tx);
-            return Ok(conflict(call, request.player_id, currency, &request.transaction_id).await);
+        "replay" => return Ok(replayed(call, status, outcome.response).await),
+        "bet_limit_exceeded" => {
+            state
+                .abuse
+                .record(
+                    &state.pool,
+                    Some(request.player_id),
+                    Signal::OverLimit,
+                    json!({ "game_id": request.game_id, "currency": currency.code, "amount": amount }),
+                )
+                .await;
         }
-    }
-    // Open the round, or join it while it is open.
-    let round: Option<(String, Uuid, String)> = sqlx::query_as(
-        "INSERT INTO rounds (provider, round_id, player_id, game_id, currency, status)
-         VALUES ($1, $2, $3, $4, $5, 'open')
-         ON CONFLICT (provider, round_id) DO UPDATE SET status = rounds.status
-         RETURNING status, player_id, currency",
-    )
-    .bind(&call.provider)
-    .bind(&request.round_id)
-    .bind(request.player_id)
-    .bind(&request.game_id)
-    .bind(&currency.code)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| transient(e.into()))?;
-    match round {
-        Some((status, _, _)) if status == "settled" => {
-            return Err(fin(VaultError::unprocessable(
-                "round_settled",
-                format!("round {} is already settled", request.round_id),
-            )));
+        "insufficient_funds" => state.abuse.note_insufficient_funds(&state.pool, request.player_id).await,
+        "idempotency_conflict" => {
+            state
+                .abuse
+                .record(
+                    &state.pool,
+                    Some(request.player_id),
+                    Signal::IdempotencyConflict,
+                    json!({ "provider": call.provider, "transaction_id": request.transaction_id, "operation": "bet" }),
+                )
+                .await;
         }
-        Some((_, player, round_currency))
-            if player != request.player_id || round_currency != currency.code =>
-        {
-            return Err(fin(VaultError::conflict(
-                "round_mismatch",
-                format!(
-                    "round {} belongs to another player or currency",
-                    request.round_id
-                ),
-            )));
+        "invalid_session" => {
+            metrics::counter!("vault_auth_failures_total", "reason" => "invalid_session").increment(1);
         }
         _ => {}
     }
-    let posting = Posting {
-        kind: TransferKind::Bet,
-        player_id: request.player_id,
-        currency: currency.code.clone(),
-        amount,
-        amount_eur,
-        direction: Direction::DebitPlayer,
-        counterparty: "house".into(),
-        idempotency_key: format!("game:{}:{}", call.provider, request.transaction_id),
-        game: Some(GameRef {
-            provider: call.provider.clone(),
-            round_id: request.round_id.clone(),
-            game_id: request.game_id.clone(),
-            game_category: request.game_category.clone(),
-        }),
-        reference_transfer_id: None,
-        round_closed: false,
-        metadata: json!({}),
-    };
-    let posted = match state.ledger.post(&mut tx, posting).await {
-        Ok(posted) => posted,
-        Err(PostError::InsufficientFunds { balance }) => {
-            drop(tx);
-            state
-                .abuse
-                .note_insufficient_funds(&state.pool, request.player_id)
-                .await;
-            return Err(fin(VaultError::unprocessable(
-                "insufficient_funds",
-                format!(
-                    "the balance of {} {} does not cover the bet",
-                    format_minor(balance, currency.exp()),
-                    currency.code
-                ),
-            )));
-        }
-        Err(error) => return Err(transient(post_error(error))),
-    };
-    let body = ok_body(
-        &request.transaction_id,
-        posted.transfer_id,
-        posted.balance_after,
-        currency,
-    );
-    finish(
-        &mut tx,
-        &call.provider,
-        &request.transaction_id,
-        Some(posted.transfer_id),
-        StatusCode::OK,
-        &body,
-    )
-    .await
-    .map_err(|e| transient(e.into()))?;
-    tx.commit().await.map_err(|e| transient(e.into()))?;
-    posted.record_metrics();
-    call.count("ok");
+    let message = outcome.response["error"]["message"].as_str().unwrap_or_default();
+    tracing::info!(code = %outcome.code, reason = message, player_id = %request.player_id, "request refused");
+    metrics::counter!("vault_request_errors_total", "code" => outcome.code.clone()).increment(1);
+    call.count(&outcome.code);
     Ok(GameAnswer {
-        status: StatusCode::OK,
-        body,
+        status,
+        body: outcome.response,
     })
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn post_error(error: PostError) -> VaultError {
@@ -753,12 +627,8 @@ fn post_error(error: PostError) -> VaultError {
         PostError::InsufficientFunds { .. } => {
             VaultError::unprocessable("insufficient_funds", "insufficient funds")
         }
-        PostError::Overflow => {
-            VaultError::unprocessable("amount_too_large", "the balance would overflow")
-        }
-        PostError::Duplicate => {
-            VaultError::conflict("idempotency_conflict", "transfer already exists")
-        }
+        PostError::Overflow => VaultError::unprocessable("amount_too_large", "the balance would overflow"),
+        PostError::Duplicate => VaultError::conflict("idempotency_conflict", "transfer already exists"),
         PostError::Db(error) => error.into(),
     }
 }
