@@ -90,9 +90,12 @@ impl Application {
             &KafkaConfig::from_settings(&common, "vault"),
             Duration::from_secs(30),
         )?;
-        // Batch workers: enough to overlap round trips, few enough to leave connections for the rest.
-        let bet_workers = (common.database_max_connections as usize / 3).clamp(1, 4);
-        let bets = BetBatcher::start(pool.clone(), bet_workers, lifecycle.tracker(), lifecycle.token());
+        let bets = BetBatcher::start(
+            pool.clone(),
+            settings.bet_workers,
+            lifecycle.tracker(),
+            lifecycle.token(),
+        );
         let state = AppState(Arc::new(Inner {
             ledger: Ledger::new(pool.clone()),
             bets,

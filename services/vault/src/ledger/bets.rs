@@ -174,7 +174,9 @@ async fn run_batch(pool: &PgPool, mut jobs: Vec<Job>) {
             let mut rows = rows.into_iter();
             for (index, (_, reply)) in jobs.into_iter().enumerate() {
                 let outcome = match rows.next() {
-                    Some((idx, code, status, response, transfer_id, balance_after)) if idx as usize == index => {
+                    Some((idx, code, status, response, transfer_id, balance_after))
+                        if idx as usize == index =>
+                    {
                         Ok(BetOutcome {
                             code,
                             http_status: status as u16,
@@ -183,7 +185,9 @@ async fn run_batch(pool: &PgPool, mut jobs: Vec<Job>) {
                             balance_after,
                         })
                     }
-                    _ => Err(VaultError::Internal(anyhow::anyhow!("vault_place_bets returned rows out of order"))),
+                    _ => Err(VaultError::Internal(anyhow::anyhow!(
+                        "vault_place_bets returned rows out of order"
+                    ))),
                 };
                 let _ = reply.send(outcome);
             }

@@ -36,9 +36,7 @@ use crate::{
     domain::money::{CurrencyCode, DecimalInput, format_minor, to_eur},
     error::{ApiJson, VaultError, parse_json},
     ledger::{
-        Direction, GameRef, Ledger, PostError, Posting,
-        bets::PreparedBet,
-        currencies::Currency,
+        Direction, GameRef, Ledger, PostError, Posting, bets::PreparedBet, currencies::Currency,
     },
     state::AppState,
 };
@@ -503,12 +501,19 @@ async fn bet(
     };
     match place_bet(&call, &request, &currency).await {
         Ok(answer) => answer,
-        Err(error) => call.refuse(error, Some((request.player_id, &currency))).await,
+        Err(error) => {
+            call.refuse(error, Some((request.player_id, &currency)))
+                .await
+        }
     }
 }
 
 /// Validate and price the bet here; the database decides it in a batch (see [`crate::ledger::bets`]).
-async fn place_bet(call: &Call<'_>, request: &BetRequest, currency: &Currency) -> Result<GameAnswer, VaultError> {
+async fn place_bet(
+    call: &Call<'_>,
+    request: &BetRequest,
+    currency: &Currency,
+) -> Result<GameAnswer, VaultError> {
     let state = call.state;
     for (name, value) in [
         ("transaction_id", &request.transaction_id),
@@ -527,9 +532,10 @@ async fn place_bet(call: &Call<'_>, request: &BetRequest, currency: &Currency) -
     let amount_eur = eur(state, currency, amount)?;
     let house_account = state.ledger.system_account("house", &currency.code).await?;
     state.abuse.note_bet(&state.pool, request.player_id).await;
-    let occurred_at = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let occurred_at =
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let prepared = PreparedBet {
         provider: call.provider.clone(),
         transaction_id: request.transaction_id.clone(),
@@ -550,7 +556,8 @@ async fn place_bet(call: &Call<'_>, request: &BetRequest, currency: &Currency) -
         headers: casino_messaging::trace::current_context_headers(),
     };
     let outcome = state.bets.place(prepared).await?;
-    let status = StatusCode::from_u16(outcome.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(outcome.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match outcome.code.as_str() {
         "ok" => {
             let posted = crate::ledger::Posted {
@@ -591,7 +598,12 @@ async fn place_bet(call: &Call<'_>, request: &BetRequest, currency: &Currency) -
                 )
                 .await;
         }
-        "insufficient_funds" => state.abuse.note_insufficient_funds(&state.pool, request.player_id).await,
+        "insufficient_funds" => {
+            state
+                .abuse
+                .note_insufficient_funds(&state.pool, request.player_id)
+                .await
+        }
         "idempotency_conflict" => {
             state
                 .abuse
@@ -604,11 +616,14 @@ async fn place_bet(call: &Call<'_>, request: &BetRequest, currency: &Currency) -
                 .await;
         }
         "invalid_session" => {
-            metrics::counter!("vault_auth_failures_total", "reason" => "invalid_session").increment(1);
+            metrics::counter!("vault_auth_failures_total", "reason" => "invalid_session")
+                .increment(1);
         }
         _ => {}
     }
-    let message = outcome.response["error"]["message"].as_str().unwrap_or_default();
+    let message = outcome.response["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
     tracing::info!(code = %outcome.code, reason = message, player_id = %request.player_id, "request refused");
     metrics::counter!("vault_request_errors_total", "code" => outcome.code.clone()).increment(1);
     call.count(&outcome.code);
@@ -627,8 +642,12 @@ fn post_error(error: PostError) -> VaultError {
         PostError::InsufficientFunds { .. } => {
             VaultError::unprocessable("insufficient_funds", "insufficient funds")
         }
-        PostError::Overflow => VaultError::unprocessable("amount_too_large", "the balance would overflow"),
-        PostError::Duplicate => VaultError::conflict("idempotency_conflict", "transfer already exists"),
+        PostError::Overflow => {
+            VaultError::unprocessable("amount_too_large", "the balance would overflow")
+        }
+        PostError::Duplicate => {
+            VaultError::conflict("idempotency_conflict", "transfer already exists")
+        }
         PostError::Db(error) => error.into(),
     }
 }
