@@ -33,6 +33,47 @@ pub mod player_types {
     pub const UNLOCKED: &str = "player.unlocked";
 }
 
+/// Event types on `vault.payments.v1`.
+pub mod payment_types {
+    /// A payment was created and waits for the provider.
+    pub const PENDING: &str = "payment.pending";
+    /// Money moved (deposit credited, payout confirmed).
+    pub const SUCCEEDED: &str = "payment.succeeded";
+    /// The provider refused or failed it.
+    pub const FAILED: &str = "payment.failed";
+    /// A deposit got no result in time.
+    pub const EXPIRED: &str = "payment.expired";
+    /// A withdrawal waits for staff review.
+    pub const IN_REVIEW: &str = "withdrawal.in_review";
+    /// A withdrawal's hold went back to the player (payout failed or staff rejected it).
+    pub const REVERSED: &str = "withdrawal.reversed";
+}
+
+/// `data` of every event on `vault.payments.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    /// Vault's payment id.
+    pub payment_id: Uuid,
+    /// `deposit` or `withdrawal`.
+    pub direction: String,
+    /// New status (`pending`, `review`, `succeeded`, `failed`, `expired`, `reversed`, `rejected`).
+    pub status: String,
+    /// Currency code.
+    pub currency: String,
+    /// Minor units.
+    pub amount: i64,
+    /// EUR value.
+    pub amount_eur: Decimal,
+    /// Payment provider.
+    pub provider: String,
+    /// Why (failures, rejections).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Set on unusual outcomes that need a look (a success after expiry).
+    #[serde(default)]
+    pub flagged: bool,
+}
+
 /// Event types on `concierge.rewards.v1`.
 pub mod reward_types {
     /// A player reached a higher level.

@@ -70,6 +70,13 @@ pub struct Settings {
     /// Bet batch workers (`VAULT_BET_WORKERS`, default 2): two keep one batch in flight while the next
     /// fills; more means smaller batches and more commits (measured in the README's Performance section).
     pub bet_workers: usize,
+    /// Sandbox payment providers and their webhook secrets (`VAULT_PSP_PROVIDERS=sandbox-a=secret,...`).
+    pub psp_providers: HashMap<String, String>,
+    /// Pending deposits expire after this long (`VAULT_PAYMENT_EXPIRY_SECONDS`, default 1800).
+    pub payment_expiry: Duration,
+    /// Vault's public base URL as PSPs reach it for webhooks (`VAULT_PUBLIC_URL`; default: the bound
+    /// public address).
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -99,6 +106,9 @@ impl Settings {
             abuse: AbusePolicy::default(),
             reconcile_every: Duration::from_secs(30),
             bet_workers: 2,
+            psp_providers: HashMap::new(),
+            payment_expiry: Duration::from_secs(1800),
+            public_url: None,
         }
     }
 
@@ -128,6 +138,14 @@ impl Settings {
             env.parse("ABUSE_MAX_BETS_PER_SECOND", 20, "a number")?;
         settings.reconcile_every = env.seconds("RECONCILE_INTERVAL_SECONDS", 30)?;
         settings.bet_workers = env.parse("BET_WORKERS", 2, "a number of workers (1 to 16)")?;
+        if let Some(raw) = env.secret("PSP_PROVIDERS") {
+            settings.psp_providers = parse_secret_map(&raw).map_err(|problem| SettingsError {
+                variable: env.var_name("PSP_PROVIDERS"),
+                problem,
+            })?;
+        }
+        settings.payment_expiry = env.seconds("PAYMENT_EXPIRY_SECONDS", 1800)?;
+        settings.public_url = env.raw("PUBLIC_URL");
         if !(1..=16).contains(&settings.bet_workers) {
             return Err(SettingsError {
                 variable: env.var_name("BET_WORKERS"),

@@ -6,6 +6,7 @@
 //! - [`domain`]: money and credentials as types that cannot hold invalid values.
 //! - [`ledger`]: posting transfers, the outbox and its relay, currencies, the reconciler.
 //! - [`routes`]: one module per resource (auth, wallet, games, admin, internal).
+//! - [`payments`]: the payment provider trait and the sandbox PSP; `routes::payments` the payment flow.
 //! - [`abuse`], [`players`], [`rates`], [`idempotency`]: the rules around the ledger.
 //! - [`error`]: the one error type and its JSON answers.
 
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod ledger;
+pub mod payments;
 pub mod players;
 pub mod rates;
 pub mod routes;

@@ -1,5 +1,6 @@
 //! Builds the application the binary and the tests run.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::{
     config::{ENV_PREFIX, Settings},
     domain::credentials::{Email, Password},
     ledger::{self, Ledger, bets::BetBatcher, currencies::CurrencyBook},
+    payments::{PaymentProvider, SandboxProvider, SandboxPsp, Urls},
     rates::{DeterministicFeed, RatesCache},
     routes,
     state::{AppState, Inner},
@@ -90,6 +92,17 @@ impl Application {
             &KafkaConfig::from_settings(&common, "vault"),
             Duration::from_secs(30),
         )?;
+        let psp_urls = Urls::default();
+        let sandbox = SandboxPsp::new(settings.psp_providers.clone());
+        let providers: HashMap<String, Arc<dyn PaymentProvider>> = settings
+            .psp_providers
+            .iter()
+            .map(|(name, secret)| {
+                let provider: Arc<dyn PaymentProvider> =
+                    Arc::new(SandboxProvider::new(name, secret, psp_urls.clone()));
+                (name.clone(), provider)
+            })
+            .collect();
         let bets = BetBatcher::start(
             pool.clone(),
             settings.bet_workers,
@@ -106,6 +119,9 @@ impl Application {
             abuse: AbuseDetector::new(settings.abuse.clone()),
             pool: pool.clone(),
             settings: settings.clone(),
+            providers,
+            sandbox: sandbox.clone(),
+            psp_urls: psp_urls.clone(),
         }));
         if let Some((email, password)) = &settings.bootstrap_admin {
             bootstrap_admin(&state, email, password).await?;
@@ -119,8 +135,11 @@ impl Application {
             .merge(routes::wallet::router())
             .merge(routes::games::router())
             .merge(routes::admin::router())
+            .merge(routes::payments::router())
             .with_state(state.clone());
-        let admin = routes::internal::router().with_state(state.clone());
+        let admin = routes::internal::router()
+            .with_state(state.clone())
+            .merge(sandbox.router());
         let server = Server::bind(
             common.server,
             &info,
@@ -130,6 +149,13 @@ impl Application {
             admin,
         )
         .await?;
+        psp_urls.set(
+            settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", loopback(server.public_addr()))),
+            format!("http://{}", loopback(server.admin_addr())),
+        );
 
         let token = lifecycle.token();
         lifecycle.spawn(
@@ -146,6 +172,14 @@ impl Application {
             ledger::reconciler::run(pool.clone(), settings.reconcile_every, token.clone()),
         );
         lifecycle.spawn("round-gauges", round_gauges(pool.clone(), token.clone()));
+        lifecycle.spawn(
+            "payments",
+            routes::payments::run_payment_tasks(
+                state.clone(),
+                settings.payment_expiry,
+                token.clone(),
+            ),
+        );
         lifecycle.spawn(
             "currency-reload",
             reload_currencies(currencies, pool.clone(), token),
@@ -185,6 +219,15 @@ impl Application {
         }
         self.pool.close().await;
         Ok(outcome)
+    }
+}
+
+/// A wildcard listen address is reached over loopback from this host.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
     }
 }
 

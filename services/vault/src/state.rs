@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use casino_auth::{
@@ -12,6 +13,7 @@ use crate::{
     abuse::AbuseDetector,
     config::Settings,
     ledger::{Ledger, bets::BetBatcher, currencies::CurrencyBook},
+    payments::{PaymentProvider, SandboxPsp, Urls},
     rates::RatesCache,
 };
 
@@ -39,6 +41,12 @@ pub struct Inner {
     pub abuse: AbuseDetector,
     /// Settings.
     pub settings: Settings,
+    /// Payment providers by name.
+    pub providers: HashMap<String, Arc<dyn PaymentProvider>>,
+    /// The sandbox PSP (served on the admin port).
+    pub sandbox: SandboxPsp,
+    /// Base URLs the providers use (known once bound).
+    pub psp_urls: Urls,
 }
 
 impl std::ops::Deref for AppState {

@@ -81,6 +81,8 @@ async fn adjust(
     let rate = state.rates.rate(&currency.code).ok_or_else(|| {
         VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
     })?;
+    // Resolve the system account before the transaction (its creation uses another connection).
+    state.ledger.system_account("house", &currency.code).await?;
     let mut tx = state.pool.begin().await?;
     if let Some((status, body)) =
         idempotency::claim(&mut tx, "adjustment", &key, &idempotency::hash(&request)).await?

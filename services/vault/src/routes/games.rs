@@ -731,6 +731,11 @@ async fn settle_win(
     }
     let amount_eur = eur(state, currency, amount).map_err(transient)?;
     let hash = request_hash(request);
+    state
+        .ledger
+        .system_account("house", &currency.code)
+        .await
+        .map_err(|e| transient(e.into()))?;
     let mut tx = state.pool.begin().await.map_err(|e| transient(e.into()))?;
     match claim(
         &mut tx,
@@ -969,6 +974,11 @@ async fn roll_back(
     }
     let hash = request_hash(request);
     let db = |e: sqlx::Error| transient(e.into());
+    state
+        .ledger
+        .system_account("house", &currency.code)
+        .await
+        .map_err(db)?;
     let mut tx = state.pool.begin().await.map_err(db)?;
     match claim(
         &mut tx,

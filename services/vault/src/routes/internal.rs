@@ -106,6 +106,11 @@ async fn credit(
     if !exists {
         return Err(VaultError::not_found("player_not_found", "unknown player"));
     }
+    // Resolve the system account before the transaction (its creation uses another connection).
+    state
+        .ledger
+        .system_account(counterparty, &currency.code)
+        .await?;
     let mut tx = state.pool.begin().await?;
     if let Some((status, body)) = idempotency::claim(
         &mut tx,

@@ -4,4 +4,5 @@ pub mod admin;
 pub mod auth;
 pub mod games;
 pub mod internal;
+pub mod payments;
 pub mod wallet;

@@ -17,6 +17,10 @@ pub const PROVIDER_SECRET: &str = "acme-secret-key";
 pub const ADMIN_EMAIL: &str = "admin@casino.test";
 pub const ADMIN_PASSWORD: &str = "staff secret 123";
 pub const PASSWORD: &str = "player password 42";
+pub const PSPS: &[(&str, &str)] = &[
+    ("sandbox-a", "sandbox-a-secret"),
+    ("sandbox-b", "sandbox-b-secret"),
+];
 
 pub struct TestVault {
     pub public: String,
@@ -44,6 +48,11 @@ pub async fn spawn_vault_with(configure: impl FnOnce(&mut Settings)) -> TestVaul
         .insert(PROVIDER.into(), PROVIDER_SECRET.into());
     settings.bootstrap_admin = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()));
     settings.reconcile_every = Duration::from_millis(500);
+    for (name, secret) in PSPS {
+        settings
+            .psp_providers
+            .insert((*name).into(), (*secret).into());
+    }
     configure(&mut settings);
     let app = Application::build(settings).await.unwrap();
     let public = format!("http://{}", app.public_addr());

@@ -1,0 +1,519 @@
+//! Deposits and withdrawals through the sandbox PSPs: real HTTP both ways, signed webhooks.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use support::{TestPlayer, TestVault, spawn_vault, spawn_vault_with};
+use uuid::Uuid;
+
+async fn pay(
+    vault: &TestVault,
+    player: &TestPlayer,
+    kind: &str,
+    body: Value,
+    key: &str,
+) -> (u16, Value) {
+    let response = vault
+        .http
+        .post(format!("{}/api/v1/payments/{kind}", vault.public))
+        .bearer_auth(&player.token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn sandbox(vault: &TestVault, body: Value) {
+    let admin = vault.admin_token().await;
+    let response = vault
+        .http
+        .put(format!("{}/api/v1/admin/payments/sandbox", vault.public))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
+async fn wait_status(vault: &TestVault, player: &TestPlayer, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, payment) = vault
+            .get(&format!("/api/v1/payments/{id}"), Some(&player.token))
+            .await;
+        assert_eq!(status, 200, "{payment}");
+        if payment["status"] == want {
+            return payment;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "payment {id} is {} (waiting for {want})",
+            payment["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A webhook as the PSP would send it, signed with `secret`.
+async fn webhook(vault: &TestVault, provider: &str, secret: &str, event: &Value) -> (u16, Value) {
+    let body = serde_json::to_vec(event).unwrap();
+    let timestamp = chrono::Utc::now().timestamp();
+    let response = vault
+        .http
+        .post(format!(
+            "{}/api/v1/payments/webhooks/{provider}",
+            vault.public
+        ))
+        .header("content-type", "application/json")
+        .header("x-casino-timestamp", timestamp.to_string())
+        .header(
+            "x-casino-signature",
+            casino_auth::signature::sign(secret.as_bytes(), timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn count(vault: &TestVault, sql: &str, player: Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(player)
+        .fetch_one(&vault.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_whose_success_webhook_arrives_three_times_credits_once_and_a_forged_one_credits_nothing()
+ {
+    let vault = spawn_vault().await;
+    // Keep the sandbox's own webhook away for this test: we play the PSP.
+    sandbox(
+        &vault,
+        json!({ "currency": "EUR", "failure_rate": 0.0, "latency_ms": 60000 }),
+    )
+    .await;
+    let player = vault.register("EUR").await;
+    let (status, payment) = pay(
+        &vault,
+        &player,
+        "deposits",
+        json!({ "currency": "EUR", "amount": "50.00", "provider": "sandbox-a" }),
+        "d1",
+    )
+    .await;
+    assert_eq!(status, 201, "{payment}");
+    assert_eq!(payment["status"], "pending");
+    assert!(
+        payment["redirect_url"]
+            .as_str()
+            .unwrap()
+            .contains("sandbox-a")
+    );
+    let id = payment["id"].as_str().unwrap();
+    let event = json!({ "event_id": "evt-1", "payment_id": id, "reference": payment["provider_reference"],
+                        "status": "succeeded", "amount": 5000, "currency": "EUR" });
+
+    let forged = webhook(&vault, "sandbox-a", "not-the-secret", &event).await;
+    assert_eq!(forged.0, 401);
+    assert_eq!(vault.balance(player.id, "EUR").await, "0.00");
+
+    let answers =
+        join_all((0..3).map(|_| webhook(&vault, "sandbox-a", "sandbox-a-secret", &event))).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    // And a retry with a new delivery id after it settled.
+    let mut again = event.clone();
+    again["event_id"] = json!("evt-2");
+    assert_eq!(
+        webhook(&vault, "sandbox-a", "sandbox-a-secret", &again)
+            .await
+            .0,
+        200
+    );
+
+    assert_eq!(vault.balance(player.id, "EUR").await, "50.00");
+    assert_eq!(
+        count(
+            &vault,
+            "SELECT count(*) FROM transfers WHERE kind = 'deposit' AND player_id = $1",
+            player.id
+        )
+        .await,
+        1
+    );
+    let payment = wait_status(&vault, &player, id, "succeeded").await;
+    assert_eq!(payment["flagged"], false);
+    let metrics = vault.metrics().await;
+    assert!(
+        metrics.contains("vault_payment_webhook_failures_total{"),
+        "forged webhooks are counted"
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_currency_completes_a_deposit_and_a_withdrawal_against_the_sandbox() {
+    let vault = spawn_vault().await;
+    let (_, currencies) = vault.get("/api/v1/currencies", None).await;
+    for currency in currencies["currencies"].as_array().unwrap() {
+        let code = currency["code"].as_str().unwrap();
+        let player = vault.register(code).await;
+        let deposit_amount = currency["max_withdrawal"].as_str().unwrap().to_owned();
+        for (i, provider) in ["sandbox-a", "sandbox-b"].iter().enumerate() {
+            let (status, deposit) = pay(
+                &vault,
+                &player,
+                "deposits",
+                json!({ "currency": code, "amount": deposit_amount, "provider": provider }),
+                &format!("dep-{i}"),
+            )
+            .await;
+            assert_eq!(status, 201, "{code}: {deposit}");
+            wait_status(
+                &vault,
+                &player,
+                deposit["id"].as_str().unwrap(),
+                "succeeded",
+            )
+            .await;
+        }
+        let withdrawal_amount = currency["min_withdrawal"].as_str().unwrap();
+        let (status, withdrawal) = pay(
+            &vault,
+            &player,
+            "withdrawals",
+            json!({ "currency": code, "amount": withdrawal_amount }),
+            "wd",
+        )
+        .await;
+        assert_eq!(status, 201, "{code}: {withdrawal}");
+        wait_status(
+            &vault,
+            &player,
+            withdrawal["id"].as_str().unwrap(),
+            "succeeded",
+        )
+        .await;
+        let (_, wallet) = vault.get("/api/v1/wallet", Some(&player.token)).await;
+        let balance = wallet["balances"][0]["balance_minor"].as_i64().unwrap();
+        let max_minor: i64 =
+            sqlx::query_scalar("SELECT max_withdrawal FROM currencies WHERE code = $1")
+                .bind(code)
+                .fetch_one(&vault.db.pool)
+                .await
+                .unwrap();
+        let min_minor: i64 =
+            sqlx::query_scalar("SELECT min_withdrawal FROM currencies WHERE code = $1")
+                .bind(code)
+                .fetch_one(&vault.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(balance, 2 * max_minor - min_minor, "{code}");
+    }
+    let (_, mismatches) = (0, vault.metrics().await);
+    assert!(mismatches.contains("vault_payments_total{"));
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_payout_returns_the_money() {
+    let vault = spawn_vault().await;
+    sandbox(&vault, json!({ "currency": "EUR", "direction": "withdrawal", "failure_rate": 1.0, "latency_ms": 50 })).await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+    let (status, withdrawal) = pay(
+        &vault,
+        &player,
+        "withdrawals",
+        json!({ "currency": "EUR", "amount": "40.00" }),
+        "w1",
+    )
+    .await;
+    assert_eq!(status, 201, "{withdrawal}");
+    assert_eq!(
+        vault.balance(player.id, "EUR").await,
+        "60.00",
+        "the funds are held at once"
+    );
+    let payment = wait_status(
+        &vault,
+        &player,
+        withdrawal["id"].as_str().unwrap(),
+        "reversed",
+    )
+    .await;
+    assert_eq!(payment["failure_reason"], "payout_rejected_by_bank");
+    assert_eq!(vault.balance(player.id, "EUR").await, "100.00");
+    assert_eq!(
+        count(
+            &vault,
+            "SELECT count(*) FROM transfers WHERE kind = 'withdrawal_reversal' AND player_id = $1",
+            player.id
+        )
+        .await,
+        1
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_withdrawals_can_never_overdraw() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+    let attempts = (0..10).map(|i| {
+        let vault = &vault;
+        let player = &player;
+        async move {
+            pay(
+                vault,
+                player,
+                "withdrawals",
+                json!({ "currency": "EUR", "amount": "20.00" }),
+                &format!("w{i}"),
+            )
+            .await
+        }
+    });
+    let answers = join_all(attempts).await;
+    let accepted = answers.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(accepted, 5, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!(
+            (*status, body["error"]["code"].as_str()),
+            (422, Some("insufficient_funds"))
+        );
+    }
+    assert_eq!(vault.balance(player.id, "EUR").await, "0.00");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_above_the_review_threshold_is_paid_only_after_approval_and_rejection_returns_the_funds()
+ {
+    let vault = spawn_vault().await;
+    let admin = vault.admin_token().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "6000.00").await;
+    let (status, big) = pay(
+        &vault,
+        &player,
+        "withdrawals",
+        json!({ "currency": "EUR", "amount": "2500.00" }),
+        "big1",
+    )
+    .await;
+    assert_eq!(status, 201, "{big}");
+    assert_eq!(big["status"], "review");
+    assert_eq!(vault.balance(player.id, "EUR").await, "3500.00");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let id = big["id"].as_str().unwrap();
+    assert_eq!(
+        wait_status(&vault, &player, id, "review").await["status"],
+        "review",
+        "no payout without approval"
+    );
+
+    let (status, queue) = vault
+        .get("/api/v1/admin/withdrawals?status=review", Some(&admin))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(queue["items"][0]["id"], id);
+    let (status, _) = vault
+        .post(
+            &format!("/api/v1/admin/withdrawals/{id}/approve"),
+            Some(&player.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, approved) = vault
+        .post(
+            &format!("/api/v1/admin/withdrawals/{id}/approve"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    wait_status(&vault, &player, id, "succeeded").await;
+
+    let (_, second) = pay(
+        &vault,
+        &player,
+        "withdrawals",
+        json!({ "currency": "EUR", "amount": "2500.00" }),
+        "big2",
+    )
+    .await;
+    let second_id = second["id"].as_str().unwrap();
+    let (status, rejected) = vault
+        .post(
+            &format!("/api/v1/admin/withdrawals/{second_id}/reject"),
+            Some(&admin),
+            json!({ "reason": "source of funds unclear" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(vault.balance(player.id, "EUR").await, "3500.00");
+    let (status, again) = vault
+        .post(
+            &format!("/api/v1/admin/withdrawals/{second_id}/approve"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("not_in_review"))
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_deposit_with_a_late_success_webhook_is_credited_and_flagged() {
+    let vault = spawn_vault_with(|settings| settings.payment_expiry = Duration::from_secs(1)).await;
+    sandbox(
+        &vault,
+        json!({ "currency": "EUR", "failure_rate": 0.0, "latency_ms": 60000 }),
+    )
+    .await;
+    let player = vault.register("EUR").await;
+    let (_, payment) = pay(
+        &vault,
+        &player,
+        "deposits",
+        json!({ "currency": "EUR", "amount": "30.00" }),
+        "late",
+    )
+    .await;
+    let id = payment["id"].as_str().unwrap();
+    wait_status(&vault, &player, id, "expired").await;
+    let event = json!({ "event_id": "evt-late", "payment_id": id, "reference": payment["provider_reference"],
+                        "status": "succeeded", "amount": 3000, "currency": "EUR" });
+    let (status, _) = webhook(&vault, "sandbox-a", "sandbox-a-secret", &event).await;
+    assert_eq!(status, 200);
+    let payment = wait_status(&vault, &player, id, "succeeded").await;
+    assert_eq!(payment["flagged"], true);
+    assert_eq!(vault.balance(player.id, "EUR").await, "30.00");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_rules_refuse_with_their_own_codes_and_players_see_only_their_own() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+    let cases = [
+        (
+            "deposits",
+            json!({ "currency": "EUR", "amount": "1.00" }),
+            422,
+            "amount_below_minimum",
+        ),
+        (
+            "deposits",
+            json!({ "currency": "EUR", "amount": "20000.00" }),
+            422,
+            "amount_above_maximum",
+        ),
+        (
+            "deposits",
+            json!({ "currency": "EUR", "amount": "20.00", "provider": "nope" }),
+            400,
+            "unknown_provider",
+        ),
+        (
+            "deposits",
+            json!({ "currency": "XYZ", "amount": "20.00" }),
+            400,
+            "unsupported_currency",
+        ),
+        (
+            "withdrawals",
+            json!({ "currency": "EUR", "amount": "10.00" }),
+            422,
+            "amount_below_minimum",
+        ),
+        (
+            "withdrawals",
+            json!({ "currency": "EUR", "amount": "20.001" }),
+            400,
+            "amount_too_precise",
+        ),
+    ];
+    for (i, (kind, body, status, code)) in cases.into_iter().enumerate() {
+        let (got, answer) = pay(&vault, &player, kind, body.clone(), &format!("k{i}")).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    let missing_key = vault
+        .http
+        .post(format!("{}/api/v1/payments/deposits", vault.public))
+        .bearer_auth(&player.token)
+        .json(&json!({ "currency": "EUR", "amount": "20.00" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing_key.status(), 400);
+
+    let (_, mine) = pay(
+        &vault,
+        &player,
+        "deposits",
+        json!({ "currency": "EUR", "amount": "20.00" }),
+        "mine",
+    )
+    .await;
+    let other = vault.register("EUR").await;
+    let (status, _) = vault
+        .get(
+            &format!("/api/v1/payments/{}", mine["id"].as_str().unwrap()),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, list) = vault.get("/api/v1/payments", Some(&other.token)).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let (_, list) = vault.get("/api/v1/payments", Some(&player.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // A locked player cannot withdraw.
+    let admin = vault.admin_token().await;
+    vault
+        .post(
+            &format!("/api/v1/admin/players/{}/lock", player.id),
+            Some(&admin),
+            json!({ "reason": "review" }),
+        )
+        .await;
+    let (status, body) = pay(
+        &vault,
+        &player,
+        "withdrawals",
+        json!({ "currency": "EUR", "amount": "20.00" }),
+        "locked",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (423, Some("player_locked"))
+    );
+    vault.stop().await;
+}
