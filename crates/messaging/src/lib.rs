@@ -8,12 +8,16 @@
 //!   partition; shutdown commits the stored offsets. Exports `kafka_consumer_messages_total{topic, outcome}`,
 //!   `kafka_consumer_lag_messages{topic, partition, group}`, `kafka_consumer_lag_seconds{topic, group}` and
 //!   `kafka_dlq_messages_total{topic}`.
+//! - [`outbox`]: the transactional outbox (`enqueue` inside a transaction) and its ordered relay.
 //! - [`trace`]: W3C `traceparent`/`tracestate` in Kafka headers, both directions.
 
+pub mod batch;
 pub mod consumer;
+pub mod outbox;
 pub mod producer;
 pub mod trace;
 
+pub use batch::{BatchHandler, BatchOutcome, BatchSettings, Rejected, run_batch_consumer};
 pub use consumer::{ConsumerSettings, Handler, HandlerError, Incoming, run_consumer};
 pub use producer::Producer;
 

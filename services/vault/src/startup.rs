@@ -158,14 +158,9 @@ impl Application {
         );
 
         let token = lifecycle.token();
-        lifecycle.spawn(
-            "outbox-relay",
-            ledger::outbox::run_relay(pool.clone(), producer.clone(), token.clone()),
-        );
-        lifecycle.spawn(
-            "outbox-gauges",
-            ledger::outbox::run_backlog_gauges(pool.clone(), token.clone()),
-        );
+        let relay = ledger::outbox::Relay::new(pool.clone(), producer.clone(), "vault");
+        lifecycle.spawn("outbox-relay", relay.clone().run(token.clone()));
+        lifecycle.spawn("outbox-gauges", relay.run_backlog_gauges(token.clone()));
         lifecycle.spawn("rates", rates.run(token.clone()));
         lifecycle.spawn(
             "reconciler",
