@@ -1,11 +1,14 @@
 //! Builds the application the binary and the tests run.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
-use casino_messaging::{KafkaConfig, Producer};
+use casino_messaging::{
+    BatchSettings, ConsumerSettings, KafkaConfig, Producer, outbox::Relay, run_batch_consumer,
+};
 use casino_observability::{
     ServiceInfo,
     health::{self, HealthRegistry},
@@ -17,19 +20,28 @@ use casino_observability::{
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::config::{ENV_PREFIX, Settings};
+use crate::db::RulesCache;
+use crate::processor::{ConsumerStats, Processor, ProcessorSettings, parse::Topics};
+use crate::reconciler::HttpVault;
+use crate::routes::{ApiState, public_router};
 
-/// A built Concierge, bound to its ports.
+/// The migrations, embedded in the binary and run at start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// A built Concierge, bound to its ports, its background tasks running.
 pub struct Application {
     server: Server,
     lifecycle: Lifecycle,
     pool: PgPool,
     producer: Producer,
+    stats: Arc<ConsumerStats>,
     public_addr: SocketAddr,
     admin_addr: SocketAddr,
 }
 
 impl Application {
-    /// Connect, build routers, bind.
+    /// Connect (retrying for `database_connect_timeout`), migrate, build routers, bind, start the
+    /// consumer, outbox relay, verifier, reconciler and housekeeping.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let common = &settings.common;
         let info = ServiceInfo::new(
@@ -44,23 +56,103 @@ impl Application {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(&common.database_url)
             .context("parsing CONCIERGE_DATABASE_URL")?;
-        let producer = Producer::new(
-            &KafkaConfig::from_settings(common, "concierge"),
-            Duration::from_secs(30),
-        )?;
+        wait_for_database(&pool, settings.database_connect_timeout).await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("running the concierge database migrations")?;
+        let kafka = KafkaConfig::from_settings(common, "concierge");
+        let producer = Producer::new(&kafka, Duration::from_secs(30))?;
         let health = HealthRegistry::new(info.clone());
         health::register_postgres(&health, pool.clone());
         health.register(casino_messaging::health_check(&producer));
 
+        let rules = Arc::new(RulesCache::default());
+        let state = ApiState::new(pool.clone(), rules.clone(), settings.auth.clone());
         let server = Server::bind(
             common.server,
             &info,
             health,
             lifecycle.clone(),
-            Router::new(),
+            public_router(state),
             Router::new(),
         )
         .await?;
+        // The metrics recorder exists from here on.
+        crate::metrics::describe();
+
+        let stats = Arc::new(ConsumerStats::default());
+        let tuning = &settings.consumer;
+        let processor = Processor::new(
+            pool.clone(),
+            rules.clone(),
+            ProcessorSettings {
+                topics: Topics {
+                    transactions: tuning.transactions_topic.clone(),
+                    players: tuning.players_topic.clone(),
+                },
+                rewards_topic: tuning.rewards_topic.clone(),
+                abnormal_points_per_hour: settings.rewards.abnormal_points_per_hour,
+                parallelism: tuning.parallelism,
+            },
+            stats.clone(),
+        );
+        let mut consumer = ConsumerSettings::new(
+            kafka,
+            tuning.group_id.clone(),
+            &[&tuning.transactions_topic, &tuning.players_topic],
+        );
+        consumer.retry_backoff = tuning.retry_backoff;
+        let batch = BatchSettings {
+            consumer,
+            max_batch: tuning.max_batch,
+            max_wait: tuning.max_wait,
+        };
+        let (dlq, token) = (producer.clone(), lifecycle.token());
+        lifecycle.spawn("consumer", async move {
+            if let Err(error) = run_batch_consumer(batch, processor, dlq, token).await {
+                tracing::error!(error = format!("{error:#}"), "event consumer failed");
+            }
+        });
+        let relay = Relay::new(pool.clone(), producer.clone(), "concierge");
+        lifecycle.spawn(
+            "outbox-gauges",
+            relay.clone().run_backlog_gauges(lifecycle.token()),
+        );
+        lifecycle.spawn("outbox-relay", relay.run(lifecycle.token()));
+        lifecycle.spawn(
+            "housekeeping",
+            crate::housekeeping::run_housekeeping(pool.clone(), lifecycle.token()),
+        );
+        lifecycle.spawn(
+            "verifier",
+            crate::verifier::run(
+                pool.clone(),
+                rules,
+                settings.background.verify_interval,
+                lifecycle.token(),
+            ),
+        );
+        match &settings.vault_internal_token {
+            Some(token) => {
+                let vault = HttpVault::new(&settings.vault_internal_url, token)?;
+                lifecycle.spawn(
+                    "reconciler",
+                    crate::reconciler::run(
+                        pool.clone(),
+                        vault,
+                        settings.background.reconcile_interval,
+                        settings.background.reconcile_window,
+                        settings.background.reconcile_grace,
+                        lifecycle.token(),
+                    ),
+                );
+            }
+            None => tracing::warn!(
+                "CONCIERGE_VAULT_INTERNAL_TOKEN is not set: the reconciler with vault is off"
+            ),
+        }
+
         Ok(Self {
             public_addr: server.public_addr(),
             admin_addr: server.admin_addr(),
@@ -68,6 +160,7 @@ impl Application {
             lifecycle,
             pool,
             producer,
+            stats,
         })
     }
 
@@ -86,6 +179,11 @@ impl Application {
         &self.lifecycle
     }
 
+    /// This instance's consumer counters (tests and benchmarks wait on them).
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        self.stats.clone()
+    }
+
     /// Serve until shutdown; then flush the producer and close the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<ShutdownOutcome> {
         let outcome = self.server.run().await?;
@@ -94,6 +192,28 @@ impl Application {
         }
         self.pool.close().await;
         Ok(outcome)
+    }
+}
+
+/// Wait until the database answers, for at most `timeout` (it may still be starting).
+async fn wait_for_database(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match pool.acquire().await {
+            Ok(_) => return Ok(()),
+            Err(error) if started.elapsed() < timeout => {
+                tracing::warn!(attempt, error = %error, "database not reachable yet, retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "the concierge database was not reachable within {} s",
+                    timeout.as_secs()
+                )));
+            }
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+use std::time::Duration;
+
+use casino_auth::{extract::TokenVerifier, jwt::JwtSigner};
 use casino_concierge::{config::Settings, startup::Application};
 use casino_testkit::{kafka::TestKafka, postgres::TestDatabase};
 
@@ -9,9 +12,10 @@ use casino_testkit::{kafka::TestKafka, postgres::TestDatabase};
 async fn concierge_is_ready_serves_metrics_and_stops_cleanly() {
     let db = TestDatabase::empty().await.unwrap();
     let kafka = TestKafka::start(&casino_events::topics::ALL).unwrap();
-    let settings = Settings {
-        common: casino_testkit::service_settings(&db.url, kafka.bootstrap_servers()),
-    };
+    let settings = Settings::new(
+        casino_testkit::service_settings(&db.url, kafka.bootstrap_servers()),
+        TokenVerifier::Local(JwtSigner::generate(Duration::from_secs(900)).verifier()),
+    );
     let app = Application::build(settings).await.unwrap();
     let public = format!("http://{}", app.public_addr());
     let admin = format!("http://{}", app.admin_addr());
@@ -52,4 +56,46 @@ fn a_bad_setting_stops_the_process_with_one_clear_line() {
         String::from_utf8(output.stderr).unwrap().trim(),
         "concierge: configuration error: CONCIERGE_SHUTDOWN_TIMEOUT_SECONDS: expected a whole number of seconds, got \"soon\""
     );
+}
+
+#[test]
+fn production_without_the_vault_internal_token_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_casino-concierge"))
+        .env("CONCIERGE_ENV", "production")
+        .env_remove("CONCIERGE_VAULT_INTERNAL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap().trim(),
+        "concierge: configuration error: CONCIERGE_VAULT_INTERNAL_TOKEN: required in production (the reconciler calls Vault's internal API)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_fails_the_start_with_a_clear_error_after_retrying() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = Settings::new(
+        casino_testkit::service_settings(
+            &format!("postgres://postgres@127.0.0.1:{port}/concierge"),
+            "127.0.0.1:1",
+        ),
+        TokenVerifier::Local(JwtSigner::generate(Duration::from_secs(900)).verifier()),
+    );
+    settings.database_connect_timeout = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let error = match Application::build(settings).await {
+        Ok(_) => panic!("started without a database"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.starts_with("the concierge database was not reachable within 2 s"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "it retried");
 }

@@ -1,8 +1,8 @@
 //! Service-to-service API on the admin port (`Authorization: Bearer <VAULT_INTERNAL_TOKEN>`).
 //!
 //! - `POST /internal/v1/credits`: an idempotent credit from another service (bonus, jackpot payout).
-//! - `GET /internal/v1/players/{id}/wagering?from=&to=`: wagered/won totals in EUR over `[from, to)`, net
-//!   of rolled-back bets, for Concierge's reconciliation.
+//! - `GET /internal/v1/players/{id}/wagering?from=&to=`: wagered/won totals in EUR over `[from, to)` (bets
+//!   minus rollbacks, each by its own time), for Concierge's reconciliation.
 
 use axum::{
     Json, Router,
@@ -186,16 +186,17 @@ async fn wagering(
             "`to` must be after `from`",
         ));
     }
-    // Bets count when placed; a rollback (whenever it happens) removes its bet from the window the bet
-    // was in, so the totals match what Concierge credits for that window.
+    // Each transfer counts in the window of its own time: a bet adds its EUR value when placed, a
+    // rollback subtracts the rolled-back bet's value when it happens. Closed windows never change, which is
+    // what Concierge's reconciliation compares against.
     let (wagered, won, bets): (Option<Decimal>, Option<Decimal>, i64) = sqlx::query_as(
         "SELECT
-            sum(b.amount_eur) FILTER (WHERE b.kind = 'bet' AND r.id IS NULL),
-            sum(b.amount_eur) FILTER (WHERE b.kind = 'win'),
-            count(*) FILTER (WHERE b.kind = 'bet' AND r.id IS NULL)
-         FROM transfers b
-         LEFT JOIN transfers r ON r.kind = 'rollback' AND r.reference_transfer_id = b.id
-         WHERE b.player_id = $1 AND b.kind IN ('bet', 'win') AND b.created_at >= $2 AND b.created_at < $3",
+            COALESCE(sum(amount_eur) FILTER (WHERE kind = 'bet'), 0)
+              - COALESCE(sum(amount_eur) FILTER (WHERE kind = 'rollback'), 0),
+            sum(amount_eur) FILTER (WHERE kind = 'win'),
+            count(*) FILTER (WHERE kind = 'bet') - count(*) FILTER (WHERE kind = 'rollback')
+         FROM transfers
+         WHERE player_id = $1 AND kind IN ('bet', 'win', 'rollback') AND created_at >= $2 AND created_at < $3",
     )
     .bind(id)
     .bind(query.from)

@@ -1,5 +1,6 @@
 //! `casino bench ...`: benchmarks that print what they measured and how.
 
+pub mod concierge;
 pub mod stats;
 pub mod vault;
 
@@ -10,11 +11,14 @@ use clap::Subcommand;
 pub enum Target {
     /// Signed bets over HTTP against Vault, and the same SQL done the naive way, in one run.
     Vault(vault::Args),
+    /// A burst of bet events through Concierge into PostgreSQL, against a raw read of the same topic.
+    Concierge(concierge::Args),
 }
 
 /// Run a benchmark.
 pub async fn run(target: Target) -> anyhow::Result<()> {
     match target {
         Target::Vault(args) => vault::run(args).await,
+        Target::Concierge(args) => concierge::run(args).await,
     }
 }
