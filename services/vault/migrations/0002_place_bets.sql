@@ -153,12 +153,14 @@ BEGIN
                             vault_format_minor(v_balance, v_exp), v_currency), v_balance, v_currency, v_exp);
                     ELSE
                         v_transfer := (b->>'transfer_id')::uuid;
+                        -- The transfer's time is its event's time, so windows agree across services.
                         INSERT INTO transfers (id, kind, debit_account, credit_account, amount, currency, amount_eur,
                             idempotency_key, player_id, player_delta, balance_after, provider, round_id, game_id,
-                            game_category)
+                            game_category, created_at)
                         VALUES (v_transfer, 'bet', v_account, (b->>'house_account')::bigint, v_amount, v_currency,
                             (b->>'amount_eur')::numeric, 'game:' || v_provider || ':' || v_tx, v_player, -v_amount,
-                            v_balance, v_provider, v_round, v_game, b->>'game_category');
+                            v_balance, v_provider, v_round, v_game, b->>'game_category',
+                            (b->>'occurred_at')::timestamptz);
                         INSERT INTO outbox (event_id, topic, key, payload, headers)
                         VALUES ((b->>'event_id')::uuid, 'vault.transactions.v1', v_player::text,
                             convert_to(jsonb_build_object(

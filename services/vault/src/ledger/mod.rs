@@ -264,13 +264,17 @@ impl Ledger {
             Direction::CreditPlayer => (system, player_account, posting.amount),
         };
         let transfer_id = Uuid::now_v7();
+        // One time for the transfer and its event (millisecond precision, as on the wire), so that time
+        // windows agree between Vault and its consumers.
+        let now = Utc::now();
+        let stamp = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         let game = posting.game.clone().unwrap_or_default();
         let game_field = |v: &str| (!v.is_empty()).then(|| v.to_owned());
         let inserted = sqlx::query_scalar::<_, DateTime<Utc>>(
             "INSERT INTO transfers (id, kind, debit_account, credit_account, amount, currency, amount_eur,
                  idempotency_key, player_id, player_delta, balance_after, provider, round_id, game_id,
-                 game_category, reference_transfer_id, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 game_category, reference_transfer_id, metadata, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
              RETURNING created_at",
         )
         .bind(transfer_id)
@@ -290,6 +294,7 @@ impl Ledger {
         .bind(&game.game_category)
         .bind(posting.reference_transfer_id)
         .bind(&posting.metadata)
+        .bind(stamp)
         .fetch_one(&mut *tx)
         .await;
         let created_at = match inserted {
@@ -307,7 +312,7 @@ impl Ledger {
             (_, Direction::CreditPlayer) => transaction_types::WALLET_CREDITED,
             (_, Direction::DebitPlayer) => transaction_types::WALLET_DEBITED,
         };
-        let event = Envelope::new(
+        let mut event = Envelope::new(
             event_type,
             "vault",
             Some(posting.player_id),
@@ -327,6 +332,7 @@ impl Ledger {
                 round_closed: posting.round_closed,
             },
         );
+        event.occurred_at = created_at;
         outbox::enqueue(tx, topics::VAULT_TRANSACTIONS, &event).await?;
         tracing::info!(
             transfer_id = %transfer_id,
