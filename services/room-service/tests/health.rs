@@ -9,9 +9,11 @@ use casino_testkit::{kafka::TestKafka, postgres::TestDatabase};
 async fn room_service_is_ready_serves_metrics_and_stops_cleanly() {
     let db = TestDatabase::empty().await.unwrap();
     let kafka = TestKafka::start(&casino_events::topics::ALL).unwrap();
-    let settings = Settings {
-        common: casino_testkit::service_settings(&db.url, kafka.bootstrap_servers()),
-    };
+    let signer = casino_auth::jwt::JwtSigner::generate(std::time::Duration::from_secs(60));
+    let settings = Settings::for_tests(
+        casino_testkit::service_settings(&db.url, kafka.bootstrap_servers()),
+        casino_auth::extract::TokenVerifier::Local(signer.verifier()),
+    );
     let app = Application::build(settings).await.unwrap();
     let public = format!("http://{}", app.public_addr());
     let admin = format!("http://{}", app.admin_addr());

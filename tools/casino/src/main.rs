@@ -1,10 +1,12 @@
 //! `casino`: the developer CLI.
 //!
-//! - `casino bench vault`: the Vault bet-path benchmark (see the README's Performance section).
+//! - `casino bench vault|concierge|room`: benchmarks (see the README's Performance section).
+//! - `casino probe chat`: the customer-chat probe (`--serve ADDR` for Prometheus).
 //!
-//! `up`, `sim`, `fault` and `probe` arrive with their issues; until then they say so instead of pretending.
+//! `up`, `sim` and `fault` arrive with their issue; until then they say so instead of pretending.
 
 mod bench;
+mod probe;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,12 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum ProbeTarget {
+    /// Customer chat round trip: log in, connect like a browser, send, wait for the echo.
+    Chat(probe::Args),
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Benchmarks.
     Bench {
@@ -34,8 +42,11 @@ enum Command {
     Sim,
     /// Inject faults into a stack started by `casino up` (not implemented yet).
     Fault,
-    /// Synthetic probes (not implemented yet).
-    Probe,
+    /// Synthetic probes.
+    Probe {
+        #[command(subcommand)]
+        target: ProbeTarget,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,7 +60,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Bench { target } => bench::run(target).await,
+            Command::Bench { target } => bench::run(target).await.map(|()| 0),
+            Command::Probe {
+                target: ProbeTarget::Chat(args),
+            } => probe::run(args).await,
             other => {
                 let name = format!("{other:?}").to_lowercase();
                 anyhow::bail!("`{name}` is not implemented yet")
@@ -57,7 +71,7 @@ fn main() -> ExitCode {
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(error) => {
             eprintln!("casino: {error:#}");
             ExitCode::FAILURE

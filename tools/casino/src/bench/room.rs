@@ -96,6 +96,10 @@ pub struct Report {
     pub latencies: Vec<Duration>,
     /// Latency phase: deliveries expected and received.
     pub latency_deliveries: (u64, u64),
+    /// Latency phase, per message: the first socket's latency (the server's pipeline).
+    pub first_delivery: Vec<Duration>,
+    /// Latency phase, per message: the last socket's latency (pipeline plus the whole fan-out).
+    pub last_delivery: Vec<Duration>,
     /// Throughput phase: deliveries received, and how long it took.
     pub burst_deliveries: (u64, u64),
     /// Throughput phase duration (first send to last delivery).
@@ -171,9 +175,12 @@ pub fn print_reports(reports: &[Report]) {
         ("server RSS before / after".into(), vec![]),
         ("memory per connection".into(), vec![]),
         ("latency p50 / p99 / max".into(), vec![]),
+        ("first socket p50 / max".into(), vec![]),
+        ("last socket p50 / max".into(), vec![]),
         ("latency deliveries".into(), vec![]),
         ("fan-out throughput".into(), vec![]),
     ];
+    let width = 46;
     for r in reports {
         rows[0]
             .1
@@ -197,10 +204,20 @@ pub fn print_reports(reports: &[Report]) {
             ms(r.quantile(1.0))
         ));
         rows[5].1.push(format!(
+            "{} / {}",
+            ms(quantile(&r.first_delivery, 0.5)),
+            ms(quantile(&r.first_delivery, 1.0))
+        ));
+        rows[6].1.push(format!(
+            "{} / {}",
+            ms(quantile(&r.last_delivery, 0.5)),
+            ms(quantile(&r.last_delivery, 1.0))
+        ));
+        rows[7].1.push(format!(
             "{} of {}",
             r.latency_deliveries.1, r.latency_deliveries.0
         ));
-        rows[6].1.push(format!(
+        rows[8].1.push(format!(
             "{:.0} msg/s ({} of {} in {})",
             r.throughput(),
             r.burst_deliveries.1,
@@ -210,13 +227,13 @@ pub fn print_reports(reports: &[Report]) {
     }
     print!("{:<30}", "");
     for r in reports {
-        print!("{:<42}", r.name);
+        print!("{:<width$}", r.name);
     }
     println!();
     for (label, cells) in rows {
         print!("{label:<30}");
         for cell in cells {
-            print!("{cell:<42}");
+            print!("{cell:<width$}");
         }
         println!();
     }
@@ -286,6 +303,9 @@ impl RssSource {
 struct Tracker {
     sent: Vec<OnceLock<Instant>>,
     received: Vec<AtomicU32>,
+    /// Per message: first and last delivery, microseconds after the send.
+    first: Vec<AtomicU64>,
+    last: Vec<AtomicU64>,
     latencies: Mutex<Vec<Duration>>,
     total: AtomicU64,
 }
@@ -295,6 +315,8 @@ impl Tracker {
         Self {
             sent: (0..messages).map(|_| OnceLock::new()).collect(),
             received: (0..messages).map(|_| AtomicU32::new(0)).collect(),
+            first: (0..messages).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            last: (0..messages).map(|_| AtomicU64::new(0)).collect(),
             latencies: Mutex::new(Vec::new()),
             total: AtomicU64::new(0),
         }
@@ -320,10 +342,14 @@ impl Tracker {
         };
         received.fetch_add(1, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
-        if let Some(sent) = sent.get()
-            && let Ok(mut latencies) = self.latencies.lock()
-        {
-            latencies.push(now.saturating_duration_since(*sent));
+        if let Some(sent) = sent.get() {
+            let latency = now.saturating_duration_since(*sent);
+            let micros = latency.as_micros() as u64;
+            self.first[seq].fetch_min(micros, Ordering::Relaxed);
+            self.last[seq].fetch_max(micros, Ordering::Relaxed);
+            if let Ok(mut latencies) = self.latencies.lock() {
+                latencies.push(latency);
+            }
         }
     }
 
@@ -472,6 +498,16 @@ pub async fn scenario(
         .lock()
         .map(|l| l.clone())
         .unwrap_or_default();
+    for seq in 0..args.messages {
+        let (first, last) = (
+            tracker.first[seq].load(Ordering::Relaxed),
+            tracker.last[seq].load(Ordering::Relaxed),
+        );
+        if first != u64::MAX {
+            report.first_delivery.push(Duration::from_micros(first));
+            report.last_delivery.push(Duration::from_micros(last));
+        }
+    }
     report.latency_deliveries = (
         expected * args.messages as u64,
         tracker.received(0..args.messages),
