@@ -57,6 +57,7 @@ locals {
       db_secret_arn      = aws_secretsmanager_secret.db["concierge"].arn
       msk_secret_arn     = aws_secretsmanager_secret.kafka["concierge"].arn
       vault_internal_url = "http://vault.${local.internal_domain}:${local.admin_port}"
+      vault_public_url   = "http://vault.${local.internal_domain}:${local.public_port}"
     }
     room-service = {
       image            = local.images["room-service"]

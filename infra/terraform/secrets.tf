@@ -127,12 +127,12 @@ resource "aws_secretsmanager_secret_version" "internal_token" {
 
 # ---------------------------------------------------------------------------------------------------
 # Vault application secrets: filled by an operator (JSON keys jwt_signing_key, game_provider_secrets,
-# psp_secrets). Terraform never sees the values.
+# psp_providers). Terraform never sees the values.
 # ---------------------------------------------------------------------------------------------------
 resource "aws_secretsmanager_secret" "vault_app" {
   # checkov:skip=CKV2_AWS_57:Operator-managed values (JWT signing key, provider/PSP secrets) rotate with the provider, by hand (README).
   name                    = "${local.name_prefix}/vault/app"
-  description             = "Vault: JWT signing key (Ed25519, PKCS#8 PEM), game provider HMAC secrets, PSP secrets. JSON keys: jwt_signing_key, game_provider_secrets, psp_secrets"
+  description             = "Vault: JWT signing key (base64 Ed25519 seed), game provider HMAC secrets, PSP providers and secrets. JSON keys: jwt_signing_key, game_provider_secrets, psp_providers"
   kms_key_id              = aws_kms_key.main.arn
   recovery_window_in_days = 30
 }

@@ -41,15 +41,15 @@ ECS_MAX_STOP_TIMEOUT = 120
 # Environment variables the artifacts set that docs/conventions.md does not (yet) name. Each is
 # reported (not failed) so the list stays visible; anything else outside the conventions fails.
 EXTRA_ENV = {
-    "vault": {"VAULT_JWT_SIGNING_KEY", "VAULT_GAME_PROVIDER_SECRETS", "VAULT_PSP_SECRETS"},
-    "concierge": {"CONCIERGE_VAULT_INTERNAL_URL", "CONCIERGE_VAULT_INTERNAL_TOKEN"},
+    "vault": {"VAULT_JWT_SIGNING_KEY", "VAULT_GAME_PROVIDER_SECRETS", "VAULT_PSP_PROVIDERS"},
+    "concierge": {"CONCIERGE_VAULT_URL", "CONCIERGE_VAULT_INTERNAL_URL", "CONCIERGE_VAULT_INTERNAL_TOKEN"},
     "room-service": {"ROOM_SERVICE_VAULT_URL"},
 }
 STANDARD_ENV = {"RUST_LOG"}
 STANDARD_ENV_PREFIXES = ("OTEL_",)
 # Must come from a secret store on ECS, never a literal in a task definition.
 SECRET_SUFFIXES = ("DATABASE_URL", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "INTERNAL_TOKEN",
-                   "JWT_SIGNING_KEY", "GAME_PROVIDER_SECRETS", "PSP_SECRETS", "VAULT_INTERNAL_TOKEN")
+                   "JWT_SIGNING_KEY", "GAME_PROVIDER_SECRETS", "PSP_PROVIDERS", "VAULT_INTERNAL_TOKEN")
 # Added by modules/ecs-service to every template's variables.
 MODULE_TEMPLATE_VARS = {"name_prefix", "execution_role_arn", "task_role_arn", "log_group", "adot_config_param_arn"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
