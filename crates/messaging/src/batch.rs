@@ -24,21 +24,17 @@ use anyhow::Context as _;
 use chrono::Utc;
 use opentelemetry::trace::TraceContextExt as _;
 use rdkafka::{
-    ClientContext, Message as _,
-    consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
+    Message as _,
+    consumer::{CommitMode, Consumer as _, StreamConsumer},
     error::KafkaError,
-    message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
-    statistics::Statistics,
+    message::{BorrowedMessage, Headers as _},
     types::RDKafkaErrorCode,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::consumer::{
-    ConsumerSettings, DLQ_ATTEMPTS_HEADER, DLQ_ERROR_HEADER, DLQ_OFFSET_HEADER,
-    DLQ_PARTITION_HEADER, DLQ_TOPIC_HEADER, HandlerError, Incoming,
-};
+use crate::consumer::{ConsumerSettings, Flow, HandlerError, Incoming, LagContext, dead_letter};
 use crate::{producer::Producer, trace};
 
 /// Most messages of a batch whose trace contexts are linked from the batch span.
@@ -91,44 +87,6 @@ pub trait BatchHandler: Send + Sync + 'static {
         &self,
         batch: &[Incoming],
     ) -> impl Future<Output = Result<BatchOutcome, HandlerError>> + Send;
-}
-
-/// Publishes consumer lag from librdkafka's statistics, labelled by consumer group.
-struct LagContext {
-    group: String,
-}
-
-impl ClientContext for LagContext {
-    fn stats(&self, statistics: Statistics) {
-        for (topic, stats) in statistics.topics {
-            let mut total = 0;
-            let mut known = false;
-            for (partition, p) in stats.partitions {
-                // Partition -1 is librdkafka's internal "unassigned" queue; lag -1 means unknown.
-                if partition < 0 || p.consumer_lag < 0 {
-                    continue;
-                }
-                known = true;
-                total += p.consumer_lag;
-                metrics::gauge!("kafka_consumer_lag_messages",
-                    "topic" => topic.clone(), "partition" => partition.to_string(), "group" => self.group.clone())
-                .set(p.consumer_lag as f64);
-            }
-            if known && total == 0 {
-                metrics::gauge!("kafka_consumer_lag_seconds", "topic" => topic.clone(), "group" => self.group.clone())
-                    .set(0.0);
-            }
-        }
-    }
-}
-
-impl ConsumerContext for LagContext {}
-
-enum Flow {
-    /// Offsets may be stored.
-    Done,
-    /// Shutdown interrupted the batch: leave its offsets so it is redelivered.
-    Stopped,
 }
 
 enum Attempt {
@@ -432,71 +390,6 @@ fn count_per_topic(batch: &[Incoming], outcome: &'static str) {
     }
 }
 
-async fn dead_letter(
-    incoming: &Incoming,
-    reason: &str,
-    attempts: u32,
-    dlq: &Producer,
-    settings: &ConsumerSettings,
-    stop: &CancellationToken,
-    span: &tracing::Span,
-) -> Flow {
-    let dlq_topic = casino_events::topics::dlq(&incoming.topic);
-    let mut headers = OwnedHeaders::new();
-    for (key, value) in &incoming.headers {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
-    let partition = incoming.partition.to_string();
-    let offset = incoming.offset.to_string();
-    let attempts_text = attempts.to_string();
-    for (key, value) in [
-        (DLQ_ERROR_HEADER, reason),
-        (DLQ_TOPIC_HEADER, incoming.topic.as_str()),
-        (DLQ_PARTITION_HEADER, partition.as_str()),
-        (DLQ_OFFSET_HEADER, offset.as_str()),
-        (DLQ_ATTEMPTS_HEADER, attempts_text.as_str()),
-    ] {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
-    let key = incoming.key.clone().unwrap_or_default();
-    let mut backoff = settings.retry_backoff;
-    loop {
-        // Never drop the message: if the DLQ itself is unreachable, keep trying (the partition waits).
-        match dlq
-            .send_with_headers(&dlq_topic, &key, &incoming.payload, headers.clone())
-            .await
-        {
-            Ok(_) => {
-                metrics::counter!("kafka_consumer_messages_total",
-                    "topic" => incoming.topic.clone(), "outcome" => "dlq")
-                .increment(1);
-                metrics::counter!("kafka_dlq_messages_total", "topic" => incoming.topic.clone())
-                    .increment(1);
-                span.in_scope(|| {
-                    tracing::error!(topic = %incoming.topic, partition = incoming.partition,
-                        offset = incoming.offset, attempts, reason, dlq_topic = %dlq_topic,
-                        "message sent to the dead-letter topic")
-                });
-                return Flow::Done;
-            }
-            Err(error) => {
-                tracing::error!(dlq_topic = %dlq_topic, error = %error, "could not publish to the dead-letter topic, retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => return Flow::Stopped,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(settings.max_backoff);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -559,7 +452,7 @@ mod tests {
             let message = message.unwrap();
             let reason = message.headers().and_then(|h| {
                 h.iter()
-                    .find(|h| h.key == DLQ_ERROR_HEADER)
+                    .find(|h| h.key == crate::consumer::DLQ_ERROR_HEADER)
                     .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
             });
             out.push((

@@ -122,8 +122,8 @@ impl ConsumerSettings {
 
 /// Publishes consumer lag from librdkafka's statistics, labelled by consumer group (Room-Service runs two
 /// groups on the same topics).
-struct LagContext {
-    group: String,
+pub(crate) struct LagContext {
+    pub(crate) group: String,
 }
 
 impl ClientContext for LagContext {
@@ -152,7 +152,7 @@ impl ClientContext for LagContext {
 
 impl ConsumerContext for LagContext {}
 
-enum Flow {
+pub(crate) enum Flow {
     /// Offset may be stored.
     Done,
     /// Shutdown interrupted the message: leave its offset so it is redelivered.
@@ -315,7 +315,7 @@ async fn process<H: Handler>(
     }
 }
 
-async fn dead_letter(
+pub(crate) async fn dead_letter(
     incoming: &Incoming,
     reason: &str,
     attempts: u32,
