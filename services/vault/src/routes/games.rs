@@ -25,7 +25,7 @@ use casino_auth::{
     signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER},
 };
 use casino_events::payloads::TransferKind;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, Row as _};
@@ -160,6 +160,74 @@ impl Call<'_> {
         GameAnswer {
             status: error.status(),
             body,
+        }
+    }
+}
+
+impl<'a> Call<'a> {
+    fn new(state: &'a AppState, operation: &'static str, headers: &HeaderMap) -> Self {
+        Self {
+            state,
+            operation,
+            provider: provider_of(headers),
+        }
+    }
+
+    /// What every game API call does first: read the body, check the signature, parse it, find the
+    /// currency. Any failure is already the answer.
+    async fn open<T: DeserializeOwned>(
+        &self,
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+        currency_of: impl Fn(&T) -> &CurrencyCode,
+    ) -> Result<(T, Currency), GameAnswer> {
+        let body = match body {
+            Ok(body) => body,
+            Err(rejection) => return Err(self.refuse(body_rejection(&rejection), None).await),
+        };
+        if let Err(error) = authenticate(self, headers, &body).await {
+            return Err(self.refuse(error, None).await);
+        }
+        let request: T = match parse_json(&body) {
+            Ok(request) => request,
+            Err(error) => return Err(self.refuse(error, None).await),
+        };
+        match self.state.currencies.get(currency_of(&request)) {
+            Ok(currency) => Ok((request, currency)),
+            Err(error) => Err(self.refuse(error, None).await),
+        }
+    }
+
+    /// The answer of a win or rollback; a final refusal is remembered for retries of the same request.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude<T: Serialize>(
+        &self,
+        outcome: Result<GameAnswer, (VaultError, bool)>,
+        request: &T,
+        transaction_id: &str,
+        player_id: Uuid,
+        round_id: &str,
+        currency: &Currency,
+    ) -> GameAnswer {
+        match outcome {
+            Ok(answer) => answer,
+            Err((error, remember)) => {
+                let answer = self.refuse(error, Some((player_id, currency))).await;
+                if remember {
+                    remember_refusal(
+                        self.state,
+                        &self.provider,
+                        transaction_id,
+                        self.operation,
+                        &request_hash(request),
+                        player_id,
+                        round_id,
+                        &answer,
+                    )
+                    .await;
+                }
+                answer
+            }
         }
     }
 }
@@ -426,25 +494,13 @@ async fn balance(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GameAnswer {
-    let call = Call {
-        operation: "balance",
-        provider: provider_of(&headers),
-        state: &state,
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
-    };
-    if let Err(error) = authenticate(&call, &headers, &body).await {
-        return call.refuse(error, None).await;
-    }
-    let request: BalanceRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(error) => return call.refuse(error, None).await,
-    };
-    let currency = match state.currencies.get(&request.currency) {
-        Ok(currency) => currency,
-        Err(error) => return call.refuse(error, None).await,
+    let call = Call::new(&state, "balance", &headers);
+    let (request, currency) = match call
+        .open::<BalanceRequest>(&headers, body, |r| &r.currency)
+        .await
+    {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
     };
     match player_locked(&state, request.player_id).await {
         Ok(Some(_)) => {}
@@ -479,25 +535,13 @@ async fn bet(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GameAnswer {
-    let call = Call {
-        operation: "bet",
-        provider: provider_of(&headers),
-        state: &state,
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
-    };
-    if let Err(error) = authenticate(&call, &headers, &body).await {
-        return call.refuse(error, None).await;
-    }
-    let request: BetRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(error) => return call.refuse(error, None).await,
-    };
-    let currency = match state.currencies.get(&request.currency) {
-        Ok(currency) => currency,
-        Err(error) => return call.refuse(error, None).await,
+    let call = Call::new(&state, "bet", &headers);
+    let (request, currency) = match call
+        .open::<BetRequest>(&headers, body, |r| &r.currency)
+        .await
+    {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
     };
     match place_bet(&call, &request, &currency).await {
         Ok(answer) => answer,
@@ -657,48 +701,24 @@ async fn win(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GameAnswer {
-    let call = Call {
-        operation: "win",
-        provider: provider_of(&headers),
-        state: &state,
+    let call = Call::new(&state, "win", &headers);
+    let (request, currency) = match call
+        .open::<WinRequest>(&headers, body, |r| &r.currency)
+        .await
+    {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
-    };
-    if let Err(error) = authenticate(&call, &headers, &body).await {
-        return call.refuse(error, None).await;
-    }
-    let request: WinRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(error) => return call.refuse(error, None).await,
-    };
-    let currency = match state.currencies.get(&request.currency) {
-        Ok(currency) => currency,
-        Err(error) => return call.refuse(error, None).await,
-    };
-    match settle_win(&call, &request, &currency).await {
-        Ok(answer) => answer,
-        Err((error, remember)) => {
-            let answer = call
-                .refuse(error, Some((request.player_id, &currency)))
-                .await;
-            if remember {
-                remember_refusal(
-                    &state,
-                    &call.provider,
-                    &request.transaction_id,
-                    "win",
-                    &request_hash(&request),
-                    request.player_id,
-                    &request.round_id,
-                    &answer,
-                )
-                .await;
-            }
-            answer
-        }
-    }
+    let outcome = settle_win(&call, &request, &currency).await;
+    call.conclude(
+        outcome,
+        &request,
+        &request.transaction_id,
+        request.player_id,
+        &request.round_id,
+        &currency,
+    )
+    .await
 }
 
 async fn settle_win(
@@ -896,48 +916,25 @@ async fn rollback(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GameAnswer {
-    let call = Call {
-        operation: "rollback",
-        provider: provider_of(&headers),
-        state: &state,
+    let call = Call::new(&state, "rollback", &headers);
+    let (request, currency) = match call
+        .open::<RollbackRequest>(&headers, body, |r| &r.currency)
+        .await
+    {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return call.refuse(body_rejection(&rejection), None).await,
-    };
-    if let Err(error) = authenticate(&call, &headers, &body).await {
-        return call.refuse(error, None).await;
-    }
-    let request: RollbackRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(error) => return call.refuse(error, None).await,
-    };
-    let currency = match state.currencies.get(&request.currency) {
-        Ok(currency) => currency,
-        Err(error) => return call.refuse(error, None).await,
-    };
-    let answer = match roll_back(&call, &request, &currency).await {
-        Ok(answer) => answer,
-        Err((error, remember)) => {
-            let answer = call
-                .refuse(error, Some((request.player_id, &currency)))
-                .await;
-            if remember {
-                remember_refusal(
-                    &state,
-                    &call.provider,
-                    &request.transaction_id,
-                    "rollback",
-                    &request_hash(&request),
-                    request.player_id,
-                    &request.round_id,
-                    &answer,
-                )
-                .await;
-            }
-            answer
-        }
-    };
+    let outcome = roll_back(&call, &request, &currency).await;
+    let answer = call
+        .conclude(
+            outcome,
+            &request,
+            &request.transaction_id,
+            request.player_id,
+            &request.round_id,
+            &currency,
+        )
+        .await;
     if answer.status == StatusCode::OK {
         state
             .abuse
