@@ -3,6 +3,7 @@
 //! - [`postgres`]: a throwaway PostgreSQL server started from the machine's binaries, one per test binary
 //!   (process), with a fresh database per test cloned from a migrated template. Works as root by running
 //!   the server as the `postgres` user. `DATABASE_URL` points it at an existing server instead.
+//! - [`http`]: helpers for driving a real Vault (JSON posts, signed game API calls) from other suites.
 //! - [`kafka`]: an embedded Kafka-protocol broker (librdkafka's mock cluster) on loopback TCP with topic
 //!   creation and fault injection. `KAFKA_BROKERS` points it at an existing cluster instead (no faults).
 //!
@@ -15,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod http;
 pub mod kafka;
 pub mod postgres;
 

@@ -21,35 +21,11 @@ use serde_json::{Value, json};
 const SECRET: &str = "acme-secret-key";
 
 async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut request = http.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {body}");
-    body
+    casino_testkit::http::post_json(http, url, token, body).await
 }
 
 async fn game(http: &reqwest::Client, vault: &str, operation: &str, body: Value) -> Value {
-    let raw = serde_json::to_vec(&body).unwrap();
-    let timestamp = chrono::Utc::now().timestamp();
-    let response = http
-        .post(format!("{vault}/api/v1/games/{operation}"))
-        .header("content-type", "application/json")
-        .header("x-casino-provider", "acme")
-        .header("x-casino-timestamp", timestamp.to_string())
-        .header(
-            "x-casino-signature",
-            casino_auth::signature::sign(SECRET.as_bytes(), timestamp, &raw),
-        )
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    casino_testkit::http::signed_game_call(http, vault, "acme", SECRET, operation, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
