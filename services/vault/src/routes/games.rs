@@ -198,6 +198,38 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// Store the accepted answer on the claimed transaction id, commit, count: the end of a win or rollback.
+    async fn accept(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        transaction_id: &str,
+        posted: crate::ledger::Posted,
+        currency: &Currency,
+    ) -> Result<GameAnswer, sqlx::Error> {
+        let body = ok_body(
+            transaction_id,
+            posted.transfer_id,
+            posted.balance_after,
+            currency,
+        );
+        finish(
+            &mut tx,
+            &self.provider,
+            transaction_id,
+            Some(posted.transfer_id),
+            StatusCode::OK,
+            &body,
+        )
+        .await?;
+        tx.commit().await?;
+        posted.record_metrics();
+        self.count("ok");
+        Ok(GameAnswer {
+            status: StatusCode::OK,
+            body,
+        })
+    }
+
     /// The answer of a win or rollback; a final refusal is remembered for retries of the same request.
     #[allow(clippy::too_many_arguments)]
     async fn conclude<T: Serialize>(
@@ -886,29 +918,9 @@ async fn settle_win(
             .await
             .map_err(|e| transient(e.into()))?;
     }
-    let body = ok_body(
-        &request.transaction_id,
-        posted.transfer_id,
-        posted.balance_after,
-        currency,
-    );
-    finish(
-        &mut tx,
-        &call.provider,
-        &request.transaction_id,
-        Some(posted.transfer_id),
-        StatusCode::OK,
-        &body,
-    )
-    .await
-    .map_err(|e| transient(e.into()))?;
-    tx.commit().await.map_err(|e| transient(e.into()))?;
-    posted.record_metrics();
-    call.count("ok");
-    Ok(GameAnswer {
-        status: StatusCode::OK,
-        body,
-    })
+    call.accept(tx, &request.transaction_id, posted, currency)
+        .await
+        .map_err(|e| transient(e.into()))
 }
 
 async fn rollback(
@@ -1154,29 +1166,9 @@ async fn roll_back(
         .post(&mut tx, posting)
         .await
         .map_err(|e| transient(post_error(e)))?;
-    let body = ok_body(
-        &request.transaction_id,
-        posted.transfer_id,
-        posted.balance_after,
-        currency,
-    );
-    finish(
-        &mut tx,
-        &call.provider,
-        &request.transaction_id,
-        Some(posted.transfer_id),
-        StatusCode::OK,
-        &body,
-    )
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    posted.record_metrics();
-    call.count("ok");
-    Ok(GameAnswer {
-        status: StatusCode::OK,
-        body,
-    })
+    call.accept(tx, &request.transaction_id, posted, currency)
+        .await
+        .map_err(|e| transient(e.into()))
 }
 
 #[derive(Debug, Deserialize)]
