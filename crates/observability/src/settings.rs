@@ -117,6 +117,20 @@ impl std::fmt::Debug for CommonSettings {
     }
 }
 
+impl CommonSettings {
+    /// The service's connection pool (lazy: connections open on first use, so a database that is still
+    /// starting does not stop the process; readiness reports it). `variable` names the URL's setting in
+    /// the error.
+    pub fn lazy_pool(&self, variable: &str) -> anyhow::Result<sqlx::PgPool> {
+        use anyhow::Context as _;
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(self.database_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&self.database_url)
+            .with_context(|| format!("parsing {variable}"))
+    }
+}
+
 /// Defaults of one service (local ports and database name).
 #[derive(Debug, Clone, Copy)]
 pub struct Defaults {

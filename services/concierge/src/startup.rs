@@ -17,7 +17,7 @@ use casino_observability::{
     service::Service,
     settings::SettingsError,
 };
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
 use crate::config::{ENV_PREFIX, Settings};
 use crate::db::RulesCache;
@@ -51,11 +51,7 @@ impl Application {
             common.env.clone(),
         );
         let lifecycle = Lifecycle::new(common.shutdown);
-        let pool = PgPoolOptions::new()
-            .max_connections(common.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&common.database_url)
-            .context("parsing CONCIERGE_DATABASE_URL")?;
+        let pool = common.lazy_pool("CONCIERGE_DATABASE_URL")?;
         wait_for_database(&pool, settings.database_connect_timeout).await?;
         MIGRATOR
             .run(&pool)

@@ -16,7 +16,7 @@ use casino_observability::{
     settings::SettingsError,
 };
 use socketioxide::SocketIo;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
 use crate::{
     config::{ENV_PREFIX, NOTIFICATIONS_GROUP, Settings},
@@ -50,11 +50,7 @@ impl Application {
             common.env.clone(),
         );
         let lifecycle = Lifecycle::new(common.shutdown);
-        let pool = PgPoolOptions::new()
-            .max_connections(common.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&common.database_url)
-            .context("parsing ROOM_SERVICE_DATABASE_URL")?;
+        let pool = common.lazy_pool("ROOM_SERVICE_DATABASE_URL")?;
         MIGRATOR
             .run(&pool)
             .await

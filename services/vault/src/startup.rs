@@ -16,7 +16,7 @@ use casino_observability::{
     service::Service,
     settings::SettingsError,
 };
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -69,11 +69,7 @@ impl Application {
             common.env.clone(),
         );
         let lifecycle = Lifecycle::new(common.shutdown);
-        let pool = PgPoolOptions::new()
-            .max_connections(common.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&common.database_url)
-            .context("parsing VAULT_DATABASE_URL")?;
+        let pool = common.lazy_pool("VAULT_DATABASE_URL")?;
         migrate(&pool).await?;
         let currencies = CurrencyBook::default();
         currencies.load(&pool).await.context("loading currencies")?;
