@@ -5,8 +5,7 @@
 //!
 //! `up`, `sim` and `fault` arrive with their issue; until then they say so instead of pretending.
 
-mod bench;
-mod probe;
+use casino::{bench, probe};
 
 use std::process::ExitCode;
 

@@ -1,0 +1,1 @@
+//! `casino sim`: synthetic players against a running stack (being written).
