@@ -177,8 +177,8 @@ fn find_bindir_in(
     )
 }
 
-/// The (uid, gid) to run the server as: the `postgres` user when we are root, nobody otherwise.
-fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
+/// The (uid, gid) to run the server as: the `postgres` user when we are root, `None` (ourselves) otherwise.
+pub fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
     let me = std::fs::metadata("/proc/self")
         .context("reading /proc/self")?
         .uid();
@@ -304,8 +304,10 @@ fn spawn_server(
     }
 }
 
+/// Make the child `cmd` spawns receive SIGTERM when the thread that spawned it ends (spawn from a thread
+/// that lives as long as the process).
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent; it runs
     // in the forked child after the uid change, so the setting survives the exec of postgres.
     unsafe {

@@ -9,6 +9,8 @@
 //! - [`probe`]: `casino probe chat`, the customer-chat probe.
 
 pub mod bench;
+pub mod fault;
 pub mod probe;
 pub mod sim;
 pub mod stack;
+pub mod up;

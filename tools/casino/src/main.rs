@@ -1,14 +1,8 @@
-//! `casino`: the developer CLI.
-//!
-//! - `casino bench vault|concierge|room`: benchmarks (see the README's Performance section).
-//! - `casino probe chat`: the customer-chat probe (`--serve ADDR` for Prometheus).
-//!
-//! `up`, `sim` and `fault` arrive with their issue; until then they say so instead of pretending.
-
-use casino::{bench, probe};
+//! `casino`: the developer CLI (see the library crate for what each command does).
 
 use std::process::ExitCode;
 
+use casino::{bench, fault, probe, up};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -30,26 +24,34 @@ enum ProbeTarget {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole platform locally: Postgres, Kafka, the three services, the chat probe, Prometheus.
+    Up(up::Args),
+    /// Inject a fault into the stack `casino up` started.
+    Fault(fault::Args),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         target: bench::Target,
     },
-    /// Run the whole platform locally (not implemented yet).
-    Up,
-    /// Drive synthetic players against a running stack (not implemented yet).
-    Sim,
-    /// Inject faults into a stack started by `casino up` (not implemented yet).
-    Fault,
     /// Synthetic probes.
     Probe {
         #[command(subcommand)]
         target: ProbeTarget,
     },
+    /// Run one service in this process (how `casino up` starts them).
+    #[command(hide = true)]
+    Serve {
+        /// vault, concierge or room-service.
+        service: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve { service } = &cli.command {
+        // The service's own main: settings, telemetry, runtime, signals, graceful shutdown, exit code.
+        up::serve(service);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -59,14 +61,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Fault(args) => fault::run(args).await,
             Command::Bench { target } => bench::run(target).await.map(|()| 0),
             Command::Probe {
                 target: ProbeTarget::Chat(args),
             } => probe::run(args).await,
-            other => {
-                let name = format!("{other:?}").to_lowercase();
-                anyhow::bail!("`{name}` is not implemented yet")
-            }
+            Command::Serve { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

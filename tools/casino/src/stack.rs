@@ -76,6 +76,19 @@ pub struct StackInfo {
     pub internal_token: String,
     /// Base64 Ed25519 seed Vault signs access tokens with (local stacks only).
     pub jwt_signing_key: String,
+    /// The child processes at start (pids change when `casino fault stop/start` restarts one).
+    pub processes: Vec<ProcessInfo>,
+    /// Whether the database server came from `DATABASE_URL` (left running at stop).
+    pub database_external: bool,
+}
+
+/// One child process of `casino up`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// `vault`, `concierge`, `room-service`, `chat-probe`, `prometheus`.
+    pub name: String,
+    /// Process id while it runs.
+    pub pid: Option<u32>,
 }
 
 impl StackInfo {
