@@ -94,7 +94,6 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin casino
 WORKDIR /
-ENV RUST_LOG=info
 USER 10001:10001
 STOPSIGNAL SIGTERM
 

@@ -3,19 +3,24 @@
 
 Sources of truth, in this order:
   * the Rust code, where it exists: health paths in crates/observability/src/**/*.rs, topic constants
-    (`pub const X: &str = "vault.transactions.v1";`) in crates/events/src/**/*.rs;
-  * docs/conventions.md otherwise (and always for env names, ports, binaries, databases), saying so.
+    (`pub const X: &str = "vault.transactions.v1";`) in crates/events/src/**/*.rs, and the environment
+    variables each service (and the chat probe) reads, found by scanning its sources (scripts/infra/
+    rust_env.py): a variable set for a container that its program does not read fails (a typo), and so
+    does a variable the program refuses to start without (in the environment the artifact deploys to);
+  * docs/conventions.md otherwise (and always for ports, binaries, databases, and for the settings a
+    container must set because the code's defaults are for local runs), saying so.
 
 Artifacts checked: docker-compose.yml and deploy/compose/*, deploy/ecs-task-defs/*.json and
 adot-config.yaml, infra/terraform (parsed with python-hcl2), the Dockerfile, and the alerts/ and
 dashboards/ files that the stack and Terraform load.
 
-Usage: consistency.py [--repo DIR] [--no-terraform-render]
+Usage: consistency.py [--repo DIR] [--no-terraform-render] [--only CHECK[,CHECK...]]
 Prints one line per check and `consistency: N ok, M failing`; exit 1 when anything fails.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import shutil
@@ -31,6 +36,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tf_lint import strip_meta, unq  # noqa: E402
+from rust_env import workspace_env  # noqa: E402
 
 SERVICES = ["vault", "concierge", "room-service"]
 CONTAINER_PUBLIC_PORT = 8080
@@ -38,15 +44,17 @@ CONTAINER_ADMIN_PORT = 9090
 PROBE_PORT = 9100
 ECS_MAX_STOP_TIMEOUT = 120
 
-# Environment variables the artifacts set that docs/conventions.md does not (yet) name. Each is
-# reported (not failed) so the list stays visible; anything else outside the conventions fails.
-EXTRA_ENV = {
-    "vault": {"VAULT_JWT_SIGNING_KEY", "VAULT_GAME_PROVIDER_SECRETS", "VAULT_PSP_PROVIDERS"},
-    "concierge": {"CONCIERGE_VAULT_URL", "CONCIERGE_VAULT_INTERNAL_URL", "CONCIERGE_VAULT_INTERNAL_TOKEN"},
-    "room-service": {"ROOM_SERVICE_VAULT_URL"},
+# Programs whose environment is checked against their sources (scripts/infra/rust_env.py): the services
+# (Env prefix, CommonSettings, std::env::var, telemetry) and the chat probe (clap `env = "..."`).
+ENV_COMPONENTS = {
+    **{svc: {"kind": "service", "dir": f"services/{svc}/src"} for svc in SERVICES},
+    "chat-probe": {"kind": "clap", "file": "tools/casino/src/probe.rs"},
 }
-STANDARD_ENV = {"RUST_LOG"}
-STANDARD_ENV_PREFIXES = ("OTEL_",)
+# Variables an artifact may set for a program although its sources do not read them. Empty: every
+# name is found in the code (the OpenTelemetry SDK's OTEL_* names in the locked crates' sources, see
+# rust_env.OTEL_FALLBACK for when those are not on the machine). Add a name here only with the reason
+# it cannot be discovered.
+UNDISCOVERABLE_ENV: dict[str, set] = {}
 # Must come from a secret store on ECS, never a literal in a task definition.
 SECRET_SUFFIXES = ("DATABASE_URL", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "INTERNAL_TOKEN",
                    "JWT_SIGNING_KEY", "GAME_PROVIDER_SECRETS", "PSP_PROVIDERS", "VAULT_INTERNAL_TOKEN")
@@ -230,20 +238,102 @@ def env_names(container: dict) -> tuple[set, set]:
             {s["name"] for s in container.get("secrets", [])})
 
 
-def classify_env(ctx: Ctx, svc: str, names: set, where: str) -> None:
-    conv = conventions(ctx)
-    prefix = conv["services"][svc]["prefix"]
-    allowed = {prefix + s for s in conv["env_suffixes"]}
-    other_prefixes = [conv["services"][o]["prefix"] for o in SERVICES if o != svc]
+def code_env(ctx: Ctx) -> dict:
+    """What each program reads, from its Rust sources (scripts/infra/rust_env.py)."""
+    if not hasattr(ctx, "_code_env"):
+        specs = {}
+        for name, spec in ENV_COMPONENTS.items():
+            spec = dict(spec)
+            for key in ("dir", "file"):
+                if key in spec:
+                    spec[key] = ctx.path(spec[key])
+            specs[name] = spec
+        ctx._code_env = workspace_env(ctx.repo, specs)
+        for n in ctx._code_env["notes"]:
+            ctx.note(n)
+    return ctx._code_env
+
+
+def env_prefix(ctx: Ctx, comp: str) -> str:
+    """`VAULT_` for a service; for the probe the leading word its variables share (`PROBE_`)."""
+    c = code_env(ctx)["components"][comp]
+    if c.prefix is not None:
+        return c.prefix + code_env(ctx)["api"].separator
+    firsts = {n.split("_", 1)[0] for n in c.reads}
+    assert len(firsts) == 1, f"{comp}: its variables share no prefix ({sorted(c.reads)})"
+    return firsts.pop() + "_"
+
+
+def resolve_compose_value(value) -> str:
+    """`${VAR:-default}` -> default (what `docker-compose config` yields in an empty environment)."""
+    return re.sub(r"\$\{[A-Za-z_]\w*:?-([^}]*)\}", r"\1", str(value))
+
+
+def env_problems(ctx: Ctx, comp: str, names: set, where: str, envs: set | None) -> list[str]:
+    """Names set for `comp` that it does not read; with `envs` (the values of <P>_ENV the artifact
+    deploys with), also variables it refuses to start without, or with, in those environments."""
+    found = code_env(ctx)
+    c = found["components"][comp]
+    out = []
     for n in sorted(names):
-        if n in allowed or n in STANDARD_ENV or n.startswith(STANDARD_ENV_PREFIXES):
+        if n in c.reads or n in UNDISCOVERABLE_ENV.get(comp, set()):
             continue
-        if n in EXTRA_ENV.get(svc, set()):
-            ctx.note(f"{n} ({svc}) is set by the deployment artifacts but not named in docs/conventions.md")
+        owner = next((o for o in found["components"] if o != comp and n.startswith(env_prefix(ctx, o))
+                      and not n.startswith(env_prefix(ctx, comp))), None)
+        if owner:
+            out.append(f"{where}: {n} has {owner}'s prefix; {comp} does not read it")
             continue
-        if any(n.startswith(p) for p in other_prefixes) and not n.startswith(prefix):
-            raise AssertionError(f"{where}: {svc} gets {n}, another service's prefix")
-        raise AssertionError(f"{where}: {n} is neither in docs/conventions.md nor a known extra")
+        hint = difflib.get_close_matches(n, list(c.reads), n=1, cutoff=0.8)
+        out.append(f"{where}: {comp} does not read {n} (not found in {', '.join(c.sources)})"
+                   + (f"; did you mean {hint[0]}?" if hint else ""))
+    if envs is not None:
+        shown = "/".join(sorted(envs)) or "unset"
+        for r in sorted(c.reads.values(), key=lambda r: r.name):
+            if r.required(envs) and r.name not in names:
+                out.append(f"{where}: {comp} requires {r.name} (refuses to start without it when "
+                           f"{env_prefix(ctx, comp)}ENV={shown}: {r.where})")
+            if r.refused(envs) and r.name in names:
+                out.append(f"{where}: {comp} refuses to start with {r.name} set when "
+                           f"{env_prefix(ctx, comp)}ENV={shown} ({r.where})")
+    return out
+
+
+def assert_env(ctx: Ctx, comp: str, names: set, where: str, envs: set | None) -> None:
+    problems = env_problems(ctx, comp, names, where, envs)
+    assert not problems, "; ".join(problems)
+
+
+def terraform_environments(ctx: Ctx) -> set:
+    """The values var.environment may take (its validation), i.e. the <P>_ENV of every ECS task."""
+    common = deep_unq(tf_locals(ctx, "infra/terraform/ecs.tf")["common_template_vars"])
+    assert common["env"] == "${var.environment}", f"common_template_vars.env = {common['env']}"
+    validation = tf_variables(ctx, "infra/terraform/variables.tf")["environment"]["validation"][0]
+    m = re.search(r"contains\(\[([^\]]*)\],\s*var\.environment\)", unq(validation["condition"]))
+    assert m, f"variables.tf: cannot read the allowed environments from {unq(validation['condition'])}"
+    return set(re.findall(r'"([\w-]+)"', m.group(1)))
+
+
+def ecs_environments(ctx: Ctx, comp: str, values: dict) -> set:
+    prefix = env_prefix(ctx, comp)
+    if prefix + "ENV" not in code_env(ctx)["components"][comp].reads:
+        return set()
+    value = values.get(prefix + "ENV")
+    if value is None:
+        return {code_env(ctx)["components"][comp].reads[prefix + "ENV"].default_value or ""}
+    if value == "PLACEHOLDER-env":
+        return terraform_environments(ctx)
+    assert "PLACEHOLDER-" not in value, f"{comp}: {prefix}ENV = {value}"
+    return {value}
+
+
+def compose_environments(ctx: Ctx, comp: str, env: dict) -> set:
+    prefix = env_prefix(ctx, comp)
+    reads = code_env(ctx)["components"][comp].reads
+    if prefix + "ENV" not in reads:
+        return set()
+    if prefix + "ENV" in env:
+        return {resolve_compose_value(env[prefix + "ENV"])}
+    return {reads[prefix + "ENV"].default_value or ""}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -387,8 +477,10 @@ def ecs_task_definitions_match_conventions(ctx):
         ports = sorted(p["containerPort"] for p in c["portMappings"])
         assert ports == [meta["public_container"], meta["admin_container"]], f"{svc}: ports {ports}"
         env, secrets = env_names(c)
-        classify_env(ctx, svc, env | secrets, f"deploy/ecs-task-defs/{svc}.json")
-        required = {prefix + s for s in conv["env_suffixes"] if s not in {"KAFKA_SASL_USERNAME / P_KAFKA_SASL_PASSWORD"}}
+        # The common settings of docs/conventions.md must all be set on ECS: the code's defaults are for
+        # local runs (loopback listeners, local database and broker, no SCRAM). Names the code reads and
+        # requires are checked against the sources in env_names_match_code.
+        required = {prefix + s for s in conv["env_suffixes"]}
         missing = required - env - secrets
         assert not missing, f"{svc}: task definition does not set {sorted(missing)}"
         for n in env:
@@ -477,7 +569,7 @@ def compose_services_match_conventions(ctx):
         s = c[svc]
         env = s["environment"]
         assert isinstance(env, dict), f"{svc}: use the mapping form of environment"
-        classify_env(ctx, svc, set(env), f"docker-compose.yml {svc}")
+        # As on ECS, the conventions' common settings are set explicitly (SCRAM aside: plaintext locally).
         required = {prefix + x for x in conv["env_suffixes"]} - {prefix + "KAFKA_SASL_USERNAME", prefix + "KAFKA_SASL_PASSWORD"}
         missing = required - set(env)
         assert not missing, f"compose {svc} does not set {sorted(missing)}"
@@ -507,6 +599,182 @@ def compose_services_match_conventions(ctx):
     assert probe["environment"]["PROBE_ROOM_URL"] == f"http://room-service:{CONTAINER_PUBLIC_PORT}"
     assert c["concierge"]["environment"]["CONCIERGE_VAULT_INTERNAL_URL"] == f"http://vault:{CONTAINER_ADMIN_PORT}"
     return "env names, addresses, ports, healthchecks, depends_on, build targets, chat probe"
+
+
+def dockerfile_env(ctx: Ctx) -> dict:
+    """Stage name -> {variable: value} that the stage's ENV instructions (and its base stages') set."""
+    text = re.sub(r"\\\n", " ", ctx.path("Dockerfile").read_text())
+    stages, bases, cur = {}, {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+        if m:
+            cur = m.group(2) or f"stage{len(stages)}"
+            stages[cur], bases[cur] = {}, m.group(1)
+            continue
+        m = re.match(r"ENV\s+(.*)", line, re.I)
+        if m and cur:
+            body = m.group(1).strip()
+            pairs = re.findall(r'([A-Za-z_]\w*)=("(?:[^"\\]|\\.)*"|\S*)', body)
+            if pairs:
+                stages[cur].update({k: v.strip('"') for k, v in pairs})
+            else:  # legacy `ENV NAME value`
+                k, _, v = body.partition(" ")
+                stages[cur][k] = v.strip()
+    out = {}
+    for name in stages:
+        env, chain, n = {}, [], name
+        while n in stages and n not in chain:
+            chain.append(n)
+            n = bases[n]
+        for n in reversed(chain):
+            env.update(stages[n])
+        out[name] = env
+    return out
+
+
+def terraform_env_names(ctx: Ctx) -> dict:
+    """Program -> {(variable, file)} for every string in infra/terraform/**/*.tf (comments excluded:
+    the files are parsed) that contains a name with one of the programs' prefixes."""
+    prefixes = {env_prefix(ctx, comp): comp for comp in ENV_COMPONENTS}
+    pattern = re.compile(r"(?<![A-Za-z0-9_])((?:" + "|".join(map(re.escape, prefixes)) + r")[A-Z0-9_]*[A-Z0-9])(?![A-Za-z0-9_])")
+    out: dict[str, set] = {comp: set() for comp in ENV_COMPONENTS}
+    root = ctx.path("infra/terraform")
+    for f in sorted(root.rglob("*.tf")):
+        if {"node_modules", "build", ".terraform"} & set(f.relative_to(root).parts):
+            continue
+        rel = f.relative_to(ctx.repo).as_posix()
+
+        def walk(node):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(k)
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+            elif isinstance(node, str):
+                for m in pattern.finditer(node):
+                    comp = next(c for p, c in prefixes.items() if m.group(1).startswith(p))
+                    out[comp].add((m.group(1), rel))
+
+        walk(tf(ctx, rel))
+    return out
+
+
+@check
+def env_names_match_code(ctx):
+    """Every variable docker-compose, the ECS task definitions, the Dockerfile and Terraform set for a
+    program is one its sources read, and every variable it refuses to start without is set."""
+    found = code_env(ctx)["components"]
+    problems, counted = [], 0
+    compose_services = compose(ctx)["services"]
+    stages = dockerfile_env(ctx)
+    for comp in ENV_COMPONENTS:
+        assert found[comp].reads, f"no environment reads found for {comp} in {found[comp].sources}"
+        td_file = ctx.path(f"deploy/ecs-task-defs/{comp}.json")
+        if td_file.exists():
+            c = app_container(render(td_file.read_text()), comp)
+            env, secrets = env_names(c)
+            values = {e["name"]: e["value"] for e in c.get("environment", [])}
+            problems += env_problems(ctx, comp, env | secrets, f"deploy/ecs-task-defs/{comp}.json",
+                                     ecs_environments(ctx, comp, values))
+            counted += len(env | secrets)
+        if comp in compose_services:
+            env = compose_services[comp].get("environment") or {}
+            assert isinstance(env, dict), f"compose {comp}: use the mapping form of environment"
+            problems += env_problems(ctx, comp, set(env), f"docker-compose.yml {comp}",
+                                     compose_environments(ctx, comp, env))
+            counted += len(env)
+        target = compose_services.get(comp, {}).get("build", {}).get("target", comp)
+        if target in stages:
+            problems += env_problems(ctx, comp, set(stages[target]), f"Dockerfile target {target}", None)
+            counted += len(stages[target])
+    for comp, hits in terraform_env_names(ctx).items():
+        for name, rel in sorted(hits):
+            problems += env_problems(ctx, comp, {name}, rel, None)
+            counted += 1
+    assert not problems, "; ".join(problems)
+    summary = ", ".join(f"{c} {len(found[c].reads)}" for c in ENV_COMPONENTS)
+    return f"{counted} names set by compose, ECS, Dockerfile and Terraform are read by their program ({summary} variables read); required ones set"
+
+
+def conventions_env_table(ctx: Ctx) -> dict:
+    """docs/conventions.md's service-specific table: program -> [name or glob]."""
+    text = conventions(ctx)["text"]
+    section = text.split("## Service-specific environment variables", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, list] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        who = cells[1].replace("chat probe", "chat-probe")
+        if who in ENV_COMPONENTS:
+            out.setdefault(who, []).extend(re.findall(r"`([A-Z0-9_*]+)`", cells[0]))
+    return out
+
+
+def documented(name: str, patterns: list) -> bool:
+    return any(re.fullmatch(p.replace("*", "[A-Z0-9_]*"), name) for p in patterns)
+
+
+@check
+def conventions_env_names_are_read(ctx):
+    """docs/conventions.md names only variables the code reads; names the artifacts set that it does not
+    document are reported as notes."""
+    conv = conventions(ctx)
+    found = code_env(ctx)["components"]
+    table = conventions_env_table(ctx)
+    problems = []
+    for svc in SERVICES:
+        prefix = env_prefix(ctx, svc)
+        assert prefix == conv["services"][svc]["prefix"], \
+            f"{svc}: the code's prefix {prefix} differs from docs/conventions.md {conv['services'][svc]['prefix']}"
+        for suffix in sorted(conv["env_suffixes"]):
+            if prefix + suffix not in found[svc].reads:
+                problems.append(f"docs/conventions.md: P_{suffix}, but {svc} does not read {prefix}{suffix}")
+    for comp, patterns in table.items():
+        for p in patterns:
+            if not any(documented(n, [p]) for n in found[comp].reads):
+                problems.append(f"docs/conventions.md: {p} ({comp}) matches nothing {comp} reads")
+    assert not problems, "; ".join(problems)
+    compose_services = compose(ctx)["services"]
+    for comp in ENV_COMPONENTS:
+        prefix = env_prefix(ctx, comp)
+        common = {prefix + s for s in conv["env_suffixes"]} if comp in SERVICES else set()
+        set_names = set((compose_services.get(comp) or {}).get("environment") or {})
+        td_file = ctx.path(f"deploy/ecs-task-defs/{comp}.json")
+        if td_file.exists():
+            e, sec = env_names(app_container(render(td_file.read_text()), comp))
+            set_names |= e | sec
+        for n in sorted(set_names):
+            if n.startswith(prefix) and n not in common and not documented(n, table.get(comp, [])):
+                ctx.note(f"{n} ({comp}) is set by the deployment artifacts but not named in docs/conventions.md")
+    return f"common P_* names read by every service; {sum(map(len, table.values()))} service-specific entries match reads"
+
+
+@check
+def room_service_instance_id_not_static(ctx):
+    """ROOM_SERVICE_INSTANCE_ID names the task's live consumer group (room-service-live-<id>): one
+    static value in the task definition would put every task in the same group, so each would see only
+    part of the live events. Unset on ECS, Room-Service uses the ECS task id from the task metadata
+    endpoint (ECS_CONTAINER_METADATA_URI_V4, set by ECS itself)."""
+    name = env_prefix(ctx, "room-service") + "INSTANCE_ID"
+    reads = code_env(ctx)["components"]["room-service"].reads
+    if name not in reads:
+        ctx.note(f"room-service no longer reads {name}: room_service_instance_id_not_static checks nothing")
+    c = app_container(render(task_def_text(ctx, "room-service")), "room-service")
+    env, secrets = env_names(c)
+    assert name not in env | secrets, \
+        f"deploy/ecs-task-defs/room-service.json sets {name}: every task would share one live consumer group"
+    target = compose(ctx)["services"]["room-service"]["build"]["target"]
+    assert name not in dockerfile_env(ctx).get(target, {}), f"Dockerfile target {target} sets {name}"
+    hits = sorted(rel for n, rel in terraform_env_names(ctx)["room-service"] if n == name)
+    assert not hits, f"{', '.join(hits)} set {name}"
+    if "ECS_CONTAINER_METADATA_URI_V4" not in reads:
+        ctx.note("room-service does not read ECS_CONTAINER_METADATA_URI_V4: without "
+                 f"{name} each task gets a random id (still one group per task)")
+    return f"{name} unset in ECS, Dockerfile and Terraform (each task derives its own id)"
 
 
 @check
@@ -837,10 +1105,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", default=str(Path(__file__).resolve().parents[2]))
     ap.add_argument("--no-terraform-render", action="store_true")
+    ap.add_argument("--only", help="comma-separated check names (default: all)")
     args = ap.parse_args()
     ctx = Ctx(Path(args.repo).resolve(), not args.no_terraform_render)
+    checks = CHECKS
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = set(wanted) - {fn.__name__ for fn in CHECKS}
+        if unknown:
+            ap.error(f"unknown checks {sorted(unknown)}")
+        checks = [fn for fn in CHECKS if fn.__name__ in wanted]
     ok = failed = 0
-    for fn in CHECKS:
+    for fn in checks:
         try:
             detail = fn(ctx)
             ok += 1

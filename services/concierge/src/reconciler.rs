@@ -4,7 +4,9 @@
 //! closed at least the grace period ago. Both sides count a transfer in the window of its own time: a bet
 //! adds its `amount_eur` in the bet's window, a rollback subtracts the rolled-back bet's `amount_eur` in
 //! the rollback's window (Vault: `wagered_eur` of `GET /internal/v1/players/{id}/wagering?from&to`).
-//! Active players are those with a bet or rollback in the window on Concierge's side.
+//! The players compared in a window are those with a bet or rollback in it on either side: Concierge's
+//! own, plus Vault's list (`GET /internal/v1/wagering/players?from&to`, paginated), so a player whose
+//! every event Concierge missed is compared too (Concierge's side is then 0 EUR).
 //!
 //! Every window of the last day is compared once; windows that disagreed are compared again on every run
 //! (a lagging consumer makes a window disagree until its events arrive). `concierge_reconciliation_mismatches`
@@ -31,6 +33,8 @@ use crate::metrics as m;
 pub const LOOKBACK: TimeDelta = TimeDelta::hours(24);
 /// Concurrent requests to Vault.
 const CONCURRENCY: usize = 8;
+/// Players per page of Vault's active-player list.
+const PLAYERS_PAGE: usize = 1000;
 
 /// A half-open time window `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,6 +102,19 @@ pub trait VaultLedger: Send + Sync {
         player: Uuid,
         window: Window,
     ) -> impl Future<Output = Result<Option<VaultWagering>, VaultError>> + Send;
+
+    /// Every player with a bet or a rollback in `window` on Vault's side (all pages).
+    fn active_players(
+        &self,
+        window: Window,
+    ) -> impl Future<Output = Result<Vec<Uuid>, VaultError>> + Send;
+}
+
+/// One page of `GET /internal/v1/wagering/players`.
+#[derive(Debug, Deserialize)]
+struct PlayersPage {
+    players: Vec<Uuid>,
+    next_cursor: Option<String>,
 }
 
 /// Vault's internal HTTP API.
@@ -130,31 +147,25 @@ impl HttpVault {
     }
 }
 
-impl VaultLedger for HttpVault {
-    async fn wagering(
+impl HttpVault {
+    /// GET `path` with the bearer token and `query`, mapping statuses to [`VaultError`]; `Ok(None)` on 404.
+    async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        player: Uuid,
-        window: Window,
-    ) -> Result<Option<VaultWagering>, VaultError> {
-        let url = format!("{}/internal/v1/players/{player}/wagering", self.base_url);
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, VaultError> {
         let response = self
             .client
-            .get(&url)
+            .get(format!("{}{path}", self.base_url))
             .bearer_auth(&self.token)
-            .query(&[
-                (
-                    "from",
-                    window.start.to_rfc3339_opts(SecondsFormat::Secs, true),
-                ),
-                ("to", window.end.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            ])
+            .query(query)
             .send()
             .await
             .map_err(|e| VaultError::Unavailable(e.to_string()))?;
         let status = response.status();
         match status.as_u16() {
             200 => response
-                .json::<VaultWagering>()
+                .json::<T>()
                 .await
                 .map(Some)
                 .map_err(|e| VaultError::Protocol(e.to_string())),
@@ -166,6 +177,58 @@ impl VaultLedger for HttpVault {
     }
 }
 
+fn window_query(window: Window) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "from",
+            window.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+        ),
+        ("to", window.end.to_rfc3339_opts(SecondsFormat::Secs, true)),
+    ]
+}
+
+impl VaultLedger for HttpVault {
+    async fn active_players(&self, window: Window) -> Result<Vec<Uuid>, VaultError> {
+        let mut players = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = window_query(window);
+            query.push(("limit", PLAYERS_PAGE.to_string()));
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.clone()));
+            }
+            let page: PlayersPage = self
+                .get_json("/internal/v1/wagering/players", &query)
+                .await?
+                .ok_or_else(|| {
+                    VaultError::Protocol("vault has no /internal/v1/wagering/players".into())
+                })?;
+            players.extend(page.players);
+            match page.next_cursor {
+                Some(next) if cursor.as_ref() == Some(&next) => {
+                    return Err(VaultError::Protocol(format!(
+                        "the player list's cursor did not advance ({next})"
+                    )));
+                }
+                Some(next) => cursor = Some(next),
+                None => return Ok(players),
+            }
+        }
+    }
+
+    async fn wagering(
+        &self,
+        player: Uuid,
+        window: Window,
+    ) -> Result<Option<VaultWagering>, VaultError> {
+        self.get_json(
+            &format!("/internal/v1/players/{player}/wagering"),
+            &window_query(window),
+        )
+        .await
+    }
+}
+
 /// One player window that disagrees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
@@ -173,7 +236,7 @@ pub struct Mismatch {
     pub player_id: Uuid,
     /// The window.
     pub window: Window,
-    /// Concierge's wagering.
+    /// Concierge's wagering (0 for a player only Vault saw in the window).
     pub concierge_eur: Decimal,
     /// Vault's wagering (`None`: Vault does not know the player).
     pub vault_eur: Option<Decimal>,
@@ -198,6 +261,19 @@ pub fn closed_windows(now: DateTime<Utc>, length: Duration, grace: Duration) -> 
     }
     windows.reverse();
     windows
+}
+
+/// The players to compare in `window`: Concierge's (with its wagering) plus those only Vault saw (with
+/// 0 EUR on Concierge's side, so any wagering Vault has for them is a mismatch).
+pub async fn players_to_compare<V: VaultLedger>(
+    vault: &V,
+    window: Window,
+    mut concierge: BTreeMap<Uuid, Decimal>,
+) -> Result<BTreeMap<Uuid, Decimal>, VaultError> {
+    for player in vault.active_players(window).await? {
+        concierge.entry(player).or_insert(Decimal::ZERO);
+    }
+    Ok(concierge)
 }
 
 /// Compare Concierge's wagering per player (`concierge`) with Vault's, in `window`.
@@ -292,8 +368,13 @@ pub async fn run_once<V: VaultLedger>(
             continue;
         }
         let ours = concierge_wagering(pool, window).await?;
-        let mismatches = match compare(vault, window, &ours).await {
-            Ok(mismatches) => mismatches,
+        let compared = async {
+            let ours = players_to_compare(vault, window, ours).await?;
+            let mismatches = compare(vault, window, &ours).await?;
+            Ok::<_, VaultError>((ours, mismatches))
+        };
+        let (ours, mismatches) = match compared.await {
+            Ok(compared) => compared,
             Err(error) => {
                 metrics::counter!(m::RECONCILIATION_ERRORS, "reason" => error.reason())
                     .increment(1);
@@ -410,6 +491,23 @@ mod tests {
                 bets: 0,
             }))
         }
+
+        async fn active_players(&self, window: Window) -> Result<Vec<Uuid>, VaultError> {
+            if self.down {
+                return Err(VaultError::Unavailable("connection refused".into()));
+            }
+            let transfers = self.transfers.lock().unwrap();
+            let mut players: Vec<Uuid> = transfers
+                .iter()
+                .filter(|(_, list)| {
+                    list.iter()
+                        .any(|(at, _)| *at >= window.start && *at < window.end)
+                })
+                .map(|(player, _)| *player)
+                .collect();
+            players.sort();
+            Ok(players)
+        }
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -452,6 +550,36 @@ mod tests {
                 vault_eur: Some("15.00".parse().unwrap()),
             }]
         );
+    }
+
+    #[tokio::test]
+    async fn a_player_only_vault_saw_is_compared_with_zero_and_mismatches() {
+        let (alice, ghost) = (Uuid::now_v7(), Uuid::now_v7());
+        let vault = Ledger::default();
+        vault.bet(alice, "2025-03-01T10:05:00Z", "10");
+        vault.bet(ghost, "2025-03-01T10:10:00Z", "25");
+        // Concierge saw Alice's bet but none of the ghost's events.
+        let ours: BTreeMap<Uuid, Decimal> = [(alice, "10".parse().unwrap())].into_iter().collect();
+        assert_eq!(compare(&vault, window(), &ours).await.unwrap(), vec![]);
+        let all = players_to_compare(&vault, window(), ours).await.unwrap();
+        assert_eq!(all.get(&ghost), Some(&Decimal::ZERO));
+        assert_eq!(
+            compare(&vault, window(), &all).await.unwrap(),
+            vec![Mismatch {
+                player_id: ghost,
+                window: window(),
+                concierge_eur: Decimal::ZERO,
+                vault_eur: Some("25".parse().unwrap()),
+            }]
+        );
+        let down = Ledger {
+            down: true,
+            ..Ledger::default()
+        };
+        let error = players_to_compare(&down, window(), BTreeMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.reason(), "unavailable");
     }
 
     #[tokio::test]

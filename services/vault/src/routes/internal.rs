@@ -3,6 +3,9 @@
 //! - `POST /internal/v1/credits`: an idempotent credit from another service (bonus, jackpot payout).
 //! - `GET /internal/v1/players/{id}/wagering?from=&to=`: wagered/won totals in EUR over `[from, to)` (bets
 //!   minus rollbacks, each by its own time), for Concierge's reconciliation.
+//! - `GET /internal/v1/wagering/players?from=&to=&cursor=&limit=`: the players with wagering activity (a
+//!   bet or a rollback) in `[from, to)`, ordered by id and paginated, so Concierge's reconciliation also
+//!   checks players whose every event it missed.
 
 use axum::{
     Json, Router,
@@ -31,7 +34,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/internal/v1/credits", post(credit))
         .route("/internal/v1/players/{id}/wagering", get(wagering))
+        .route("/internal/v1/wagering/players", get(wagering_players))
 }
+
+/// Longest window `GET /internal/v1/wagering/players` accepts (Concierge's windows divide a day).
+pub const MAX_WAGERING_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// Page size of `GET /internal/v1/wagering/players` when `limit` is not given, and the largest allowed.
+pub const WAGERING_PLAYERS_PAGE: (i64, i64) = (1000, 10_000);
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), VaultError> {
     let presented = headers
@@ -210,5 +219,90 @@ async fn wagering(
         "wagered_eur": wagered.unwrap_or_default().round_dp(8).normalize().to_string(),
         "won_eur": won.unwrap_or_default().round_dp(8).normalize().to_string(),
         "bets": bets,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WageringPlayersQuery {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// The players with a bet or a rollback in `[from, to)` (each transfer by its own time, like
+/// [`wagering`]), ordered by id. `next_cursor` is `null` on the last page; otherwise pass it back as
+/// `cursor` for the next one.
+async fn wagering_players(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<WageringPlayersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, VaultError> {
+    authorize(&state, &headers)?;
+    let Query(query) =
+        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
+    if query.to <= query.from {
+        return Err(VaultError::bad_request(
+            "invalid_query",
+            "`to` must be after `from`",
+        ));
+    }
+    if query.to - query.from > MAX_WAGERING_WINDOW {
+        return Err(VaultError::bad_request(
+            "window_too_long",
+            format!(
+                "the window may span at most {} days",
+                MAX_WAGERING_WINDOW.num_days()
+            ),
+        ));
+    }
+    let cursor = match query.cursor.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<Uuid>().map_err(|_| {
+            VaultError::bad_request("invalid_cursor", "`cursor` must be a `next_cursor` value")
+        })?),
+    };
+    let (default_limit, max_limit) = WAGERING_PLAYERS_PAGE;
+    let limit = match query.limit.as_deref() {
+        None => default_limit,
+        Some(raw) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=max_limit).contains(l))
+            .ok_or_else(|| {
+                VaultError::bad_request(
+                    "invalid_limit",
+                    format!("`limit` must be a whole number from 1 to {max_limit}"),
+                )
+            })?,
+    };
+    // One more than the page, to know whether another page follows.
+    let mut players: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT player_id FROM transfers
+          WHERE kind IN ('bet', 'rollback') AND player_id IS NOT NULL
+            AND created_at >= $1 AND created_at < $2
+            AND ($3::uuid IS NULL OR player_id > $3)
+          ORDER BY player_id
+          LIMIT $4",
+    )
+    .bind(query.from)
+    .bind(query.to)
+    .bind(cursor)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let next_cursor = if players.len() as i64 > limit {
+        players.truncate(limit as usize);
+        players.last().map(Uuid::to_string)
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "from": query.from,
+        "to": query.to,
+        "players": players,
+        "next_cursor": next_cursor,
     })))
 }
