@@ -4,7 +4,8 @@
 //! - admin port: the service's internal routes, `/metrics`, `/health`.
 //!
 //! Both get the HTTP RED metrics and request spans, a JSON 404/405, a 64 KiB body limit and a panic guard
-//! that answers 500 with the JSON error body instead of dropping the connection.
+//! that answers 500 with the JSON error body instead of dropping the connection. Handlers can read the
+//! TCP peer address with `axum::extract::ConnectInfo<SocketAddr>` (a request extension on both ports).
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -134,14 +135,20 @@ impl Server {
 
         let stop = lifecycle.stop_accepting_token();
         let public = tokio::spawn(
-            axum::serve(public_listener, public_router)
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
+            axum::serve(
+                public_listener,
+                public_router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future(),
         );
         let admin = tokio::spawn(
-            axum::serve(admin_listener, admin_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .into_future(),
+            axum::serve(
+                admin_listener,
+                admin_router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .into_future(),
         );
 
         lifecycle.shutdown_requested().await;

@@ -7,8 +7,9 @@
 //! | `ROOM_SERVICE_VAULT_URL` | Vault's public base URL; tokens are verified with `{url}/.well-known/jwks.json` | `http://127.0.0.1:8081` |
 //! | `ROOM_SERVICE_JWT_SIGNING_KEY` | local runs and benchmarks only (refused when `ROOM_SERVICE_ENV=production`): verify tokens with the public half of this base64 Ed25519 seed (the same value as `VAULT_JWT_SIGNING_KEY`) instead of fetching the JWKS (secret) | unset |
 //! | `ROOM_SERVICE_BIG_WIN_EUR` | a `bet.won` of at least this many EUR becomes a `big_win` notification | `500` |
-//! | `ROOM_SERVICE_INSTANCE_ID` | this task's id; the live consumer group is `room-service-live-<id>` | random |
+//! | `ROOM_SERVICE_INSTANCE_ID` | this task's id; the live consumer group is `room-service-live-<id>` | the ECS task id when `ECS_CONTAINER_METADATA_URI_V4` is set, else random |
 //! | `ROOM_SERVICE_CONNECT_RATE_PER_IP` | new socket connections allowed per source IP per minute (0 = no limit) | `600` |
+//! | `ROOM_SERVICE_TRUSTED_PROXY_HOPS` | proxies in front of the service that append to `X-Forwarded-For` (1 behind the ALB); 0 = the TCP peer is the source | `0` |
 //! | `ROOM_SERVICE_KAFKA_FETCH_WAIT_MS` | consumers' `fetch.wait.max.ms` (bounds push latency on the embedded mock broker; a real broker answers as soon as data arrives) | `10` |
 
 use std::time::Duration;
@@ -47,14 +48,34 @@ pub struct Settings {
     pub token_verifier: TokenVerifier,
     /// Threshold of a `big_win` notification, in EUR.
     pub big_win_eur: Decimal,
-    /// This task's id (live consumer group suffix, logs).
+    /// This task's id (live consumer group suffix, logs); with [`InstanceIdSource::Ecs`], the fallback
+    /// used when the task metadata cannot be read (see [`crate::instance::resolve`]).
     pub instance_id: String,
+    /// Where [`Settings::instance_id`] comes from.
+    pub instance_id_source: InstanceIdSource,
     /// Per-source-IP limit on new socket connections.
     pub connect_rate: ConnectRate,
+    /// Proxies in front of the service that append the address they saw to `X-Forwarded-For` (the ALB:
+    /// 1). 0: the source of a connection is its TCP peer address.
+    pub trusted_proxy_hops: u8,
     /// Chat rules.
     pub chat: ChatRules,
     /// Longest a consumer's fetch waits at the broker for data (`fetch.wait.max.ms`).
     pub kafka_fetch_wait: Duration,
+}
+
+/// Where the task id comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceIdSource {
+    /// `ROOM_SERVICE_INSTANCE_ID`.
+    Configured,
+    /// The ECS task id, read at start from the task metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4`).
+    Ecs {
+        /// The endpoint's base URL.
+        metadata_uri: String,
+    },
+    /// A random id made at start.
+    Random,
 }
 
 /// New connections per source IP: a token bucket refilled at `per_minute / 60` per second, holding at most
@@ -150,13 +171,22 @@ impl Settings {
                 problem: format!("expected a positive amount, got {big_win_eur}"),
             });
         }
-        let instance_id = env.string("INSTANCE_ID", &random_instance_id());
-        if instance_id.is_empty()
-            || instance_id.len() > 64
-            || !instance_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
+        let (instance_id, instance_id_source) = match env.raw("INSTANCE_ID") {
+            Some(id) => (id.trim().to_owned(), InstanceIdSource::Configured),
+            None => match std::env::var(crate::instance::ECS_METADATA_VARIABLE)
+                .ok()
+                .filter(|uri| !uri.trim().is_empty())
+            {
+                Some(uri) => (
+                    random_instance_id(),
+                    InstanceIdSource::Ecs {
+                        metadata_uri: uri.trim().to_owned(),
+                    },
+                ),
+                None => (random_instance_id(), InstanceIdSource::Random),
+            },
+        };
+        if !valid_instance_id(&instance_id) {
             return Err(SettingsError {
                 variable: env.var_name("INSTANCE_ID"),
                 problem: format!(
@@ -169,12 +199,19 @@ impl Settings {
             600u32,
             "a number of connections per minute (0 = no limit)",
         )?;
+        let trusted_proxy_hops = env.parse(
+            "TRUSTED_PROXY_HOPS",
+            0u8,
+            "a number of proxies (0 = no proxy, 1 = behind the ALB)",
+        )?;
         Ok(Self {
             common,
             token_verifier,
             big_win_eur,
             instance_id,
+            instance_id_source,
             connect_rate: ConnectRate::per_minute(per_minute),
+            trusted_proxy_hops,
             chat: ChatRules::default(),
             kafka_fetch_wait: Duration::from_millis(env.parse(
                 "KAFKA_FETCH_WAIT_MS",
@@ -191,16 +228,27 @@ impl Settings {
             token_verifier,
             big_win_eur: Decimal::from(500),
             instance_id: random_instance_id(),
+            instance_id_source: InstanceIdSource::Random,
             connect_rate: ConnectRate::unlimited(),
+            trusted_proxy_hops: 0,
             chat: ChatRules::default(),
             kafka_fetch_wait: Duration::from_millis(DEFAULT_FETCH_WAIT_MS),
         }
     }
+}
 
-    /// The live consumer group of this task.
-    pub fn live_group(&self) -> String {
-        format!("room-service-live-{}", self.instance_id)
-    }
+/// The live consumer group of the task `instance_id`.
+pub fn live_group(instance_id: &str) -> String {
+    format!("room-service-live-{instance_id}")
+}
+
+/// Whether `id` can be a task id (a consumer group suffix): 1-64 of `A-Z a-z 0-9 - _ .`.
+pub fn valid_instance_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 /// Where Vault publishes its token keys.
@@ -208,7 +256,8 @@ pub fn jwks_url(vault_url: &str) -> String {
     format!("{}/.well-known/jwks.json", vault_url.trim_end_matches('/'))
 }
 
-fn random_instance_id() -> String {
+/// A random task id (16 hex digits).
+pub fn random_instance_id() -> String {
     use rand::Rng as _;
     let n: u64 = rand::thread_rng().r#gen();
     format!("{n:016x}")

@@ -9,6 +9,7 @@
 //! - [`consumers`]: the live Kafka consumer (own group per task), the notifications consumer (shared
 //!   group), the Postgres `LISTEN` loop that pushes stored notifications to every task.
 //! - [`chat`]: the send/delete flow; [`routes`]: the REST API; [`store`]: SQL; [`domain`]: pure rules.
+//! - [`instance`]: this task's id (configured, the ECS task id, or random).
 //! - [`client`]: a small Socket.IO v5 client over WebSocket (tests, `casino probe chat`, `casino bench room`).
 //! - [`metrics`]: the `room_*` metric names; [`error`]: [`error::RoomError`].
 //!
@@ -20,6 +21,7 @@ pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod error;
+pub mod instance;
 pub mod metrics;
 pub mod realtime;
 pub mod routes;

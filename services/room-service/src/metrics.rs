@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `room_sockets_connected` | gauge | |
 //! | `room_socket_connections_total` | counter | `outcome`: `accepted`, `unauthorized`, `rate_limited`, `server_shutdown`, `auth_unavailable` |
-//! | `room_socket_disconnects_total` | counter | `reason`: `server_shutdown`, `client_disconnect`, `transport_close`, `transport_error`, `heartbeat_timeout`, `server_disconnect`, `packet_parsing_error`, `multiple_http_polling` |
+//! | `room_socket_disconnects_total` | counter | `reason`: `server_shutdown`, `token_expired`, `client_disconnect`, `transport_close`, `transport_error`, `heartbeat_timeout`, `server_disconnect`, `packet_parsing_error`, `multiple_http_polling` |
 //! | `room_messages_emitted_total` | counter (one per socket reached) | `event` |
 //! | `room_messages_dropped_total` | counter (a socket's send buffer was full or closed) | `event` |
 //! | `room_delivery_latency_seconds` | histogram: emit time minus the event's `occurred_at` | `event` |
@@ -12,6 +12,7 @@
 //! | `room_notifications_stored_total` | counter | `type`: `level_up`, `big_win`, `account_locked`, `payment_succeeded`, `payment_failed` |
 //! | `room_notifications_replayed_total` | counter | |
 //! | `room_auth_failures_total` | counter (REST token refusals) | `reason` |
+//! | `room_ecs_metadata_failures_total` | counter: the ECS task id could not be read at start (random id used) | `reason`: `unreachable`, `http_status`, `malformed` |
 
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub const NOTIFICATIONS_STORED: &str = "room_notifications_stored_total";
 pub const NOTIFICATIONS_REPLAYED: &str = "room_notifications_replayed_total";
 /// Counter: REST requests refused for their token.
 pub const AUTH_FAILURES: &str = "room_auth_failures_total";
+/// Counter: the ECS task metadata could not be read at start.
+pub const ECS_METADATA_FAILURES: &str = "room_ecs_metadata_failures_total";
 
 /// Connection outcomes.
 pub const CONNECTION_OUTCOMES: [&str; 5] = [
@@ -59,8 +62,10 @@ pub const CHAT_OUTCOMES: [&str; 10] = [
     "invalid",
     "unavailable",
 ];
+/// Disconnect reasons published at zero (alerts and dashboards use them).
+pub const ZEROED_DISCONNECT_REASONS: [&str; 2] = ["server_shutdown", "token_expired"];
 /// Events pushed to sockets.
-pub const EVENTS: [&str; 9] = [
+pub const EVENTS: [&str; 10] = [
     "balance.updated",
     "level.up",
     "account.locked",
@@ -70,6 +75,7 @@ pub const EVENTS: [&str; 9] = [
     "chat.message",
     "chat.message_deleted",
     "server.shutdown",
+    "session.expired",
 ];
 
 /// Describe the metrics and publish zeroes for the label values alerts rely on, so a rate over a series
@@ -101,7 +107,13 @@ pub fn describe() {
     for outcome in CONNECTION_OUTCOMES {
         metrics::counter!(CONNECTIONS, "outcome" => outcome).increment(0);
     }
-    metrics::counter!(DISCONNECTS, "reason" => "server_shutdown").increment(0);
+    metrics::describe_counter!(
+        ECS_METADATA_FAILURES,
+        "ECS task metadata not readable at start (a random instance id was used)"
+    );
+    for reason in ZEROED_DISCONNECT_REASONS {
+        metrics::counter!(DISCONNECTS, "reason" => reason).increment(0);
+    }
     for outcome in CHAT_OUTCOMES {
         metrics::counter!(CHAT_MESSAGES, "outcome" => outcome).increment(0);
     }
@@ -169,4 +181,9 @@ pub fn disconnect(reason: &'static str) {
 /// One notification of `kind` stored.
 pub fn notification_stored(kind: &'static str) {
     metrics::counter!(NOTIFICATIONS_STORED, "type" => kind).increment(1);
+}
+
+/// The ECS task metadata could not be read (`reason`: `unreachable`, `http_status`, `malformed`).
+pub fn ecs_metadata_failure(reason: &'static str) {
+    metrics::counter!(ECS_METADATA_FAILURES, "reason" => reason).increment(1);
 }

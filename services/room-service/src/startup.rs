@@ -19,9 +19,9 @@ use socketioxide::SocketIo;
 use sqlx::postgres::PgPool;
 
 use crate::{
-    config::{ENV_PREFIX, NOTIFICATIONS_GROUP, Settings},
+    config::{ENV_PREFIX, NOTIFICATIONS_GROUP, Settings, live_group},
     consumers::{self, live::LiveHandler, notifications::NotificationsHandler},
-    metrics, realtime, routes,
+    instance, metrics, realtime, routes,
     state::AppState,
     store::MIGRATOR,
 };
@@ -50,6 +50,10 @@ impl Application {
             common.env.clone(),
         );
         let lifecycle = Lifecycle::new(common.shutdown);
+        // Installed here (idempotent; the server does it again) so start-up failures can be counted.
+        casino_observability::metrics::install(&info);
+        let instance_id =
+            instance::resolve(&settings.instance_id_source, &settings.instance_id).await;
         let pool = common.lazy_pool("ROOM_SERVICE_DATABASE_URL")?;
         MIGRATOR
             .run(&pool)
@@ -83,9 +87,9 @@ impl Application {
             settings.chat,
             settings.connect_rate,
             lifecycle.shutdown_requested_token(),
-            settings.instance_id.clone(),
+            instance_id.clone(),
         );
-        let (sockets, io) = realtime::router(state.clone());
+        let (sockets, io) = realtime::router(state.clone(), settings.trusted_proxy_hops);
         let public = routes::router(state.clone()).merge(sockets);
 
         let server = Server::bind(
@@ -117,13 +121,11 @@ impl Application {
     fn start_background(&self, settings: &Settings, kafka: KafkaConfig) {
         let lifecycle = &self.lifecycle;
         let fetch_wait = settings.kafka_fetch_wait.as_millis().to_string();
-        let live = ConsumerSettings::new(
-            kafka.clone(),
-            settings.live_group(),
-            &consumers::live::TOPICS,
-        )
-        .with("auto.offset.reset", "latest")
-        .with("fetch.wait.max.ms", &fetch_wait);
+        let live_group = live_group(&self.state.instance_id);
+        let live =
+            ConsumerSettings::new(kafka.clone(), live_group.clone(), &consumers::live::TOPICS)
+                .with("auto.offset.reset", "latest")
+                .with("fetch.wait.max.ms", &fetch_wait);
         let (io, dlq, token) = (self.io.clone(), self.producer.clone(), lifecycle.token());
         lifecycle.spawn("live-consumer", async move {
             if let Err(error) = run_consumer(live, LiveHandler::new(io), dlq, token).await {
@@ -159,6 +161,11 @@ impl Application {
 
         let (state, token) = (self.state.clone(), lifecycle.token());
         lifecycle.spawn("session-sweeper", realtime::sweep_sessions(state, token));
+        let (sessions, token) = (self.state.sessions.clone(), lifecycle.token());
+        lifecycle.spawn(
+            "session-expiry",
+            realtime::sessions::expire_sessions(sessions, token),
+        );
 
         // At the signal (before the drain delay): tell sockets and close them, so clients reconnect to
         // another task while this one drains, and no websocket holds the shutdown.
@@ -172,8 +179,8 @@ impl Application {
             realtime::disconnect_all(&io, &state).await;
         });
         tracing::info!(
-            instance_id = %settings.instance_id,
-            live_group = %settings.live_group(),
+            instance_id = %self.state.instance_id,
+            live_group = %live_group,
             "room-service started"
         );
     }
@@ -191,6 +198,11 @@ impl Application {
     /// Shutdown control (tests call `request_shutdown`).
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.lifecycle
+    }
+
+    /// This task's id (its live consumer group is `room-service-live-<id>`).
+    pub fn instance_id(&self) -> &str {
+        &self.state.instance_id
     }
 
     /// The socket.io handle (tests).

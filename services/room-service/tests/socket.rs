@@ -1,6 +1,7 @@
 //! Room-Service over socket.io, with the official Node client (socket.io-client 4.x): tokens, live
 //! balance pushes and their isolation, notifications and offline catch-up, two instances, chat rules,
-//! staff moderation, per-IP connection limits. Real app on port 0, real Postgres, real Kafka protocol.
+//! staff moderation, per-IP connection limits, payment notifications, token expiry. Real app on port 0,
+//! real Postgres, real Kafka protocol.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use casino_events::{
     Envelope,
-    payloads::{PlayerLockChanged, TransferKind, player_types},
+    payloads::{PaymentEvent, PlayerLockChanged, TransferKind, payment_types, player_types},
     topics,
 };
 use casino_room_service::{
@@ -789,11 +790,96 @@ async fn staff_delete_a_message_from_history_and_from_connected_clients() {
     assert_eq!(app.stop().await.exit_code(), 0);
 }
 
+/// The limit is per TCP peer address: loopback has a whole /8, so sockets come from 127.0.0.2 and
+/// 127.0.0.3. `X-Forwarded-For` is not believed without trusted proxies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_many_connections_from_one_source_are_refused_and_counted() {
+async fn too_many_connections_from_one_address_are_refused_with_a_clear_error_and_counted() {
     let env = TestEnv::start().await;
     let mut settings = env.settings();
     settings.connect_rate = ConnectRate::per_minute(6); // a burst of 5
+    let app = TestApp::start(settings).await;
+    let node = Node::start().await;
+    let token = env.token(Uuid::now_v7());
+    let from = |ip: &str, forwarded_for: &str| {
+        json!({"transports": ["websocket"], "localAddress": ip,
+               "headers": {"x-forwarded-for": forwarded_for}})
+    };
+    for n in 0..5 {
+        // A different forwarded address each time: not believed, the peer is what counts.
+        let line = node
+            .connect_with(
+                &format!("a{n}"),
+                &app.public,
+                json!({"token": token}),
+                from("127.0.0.2", &format!("203.0.113.{n}")),
+            )
+            .await;
+        assert_eq!(line["type"], "connect", "{line}");
+    }
+    let refused = node
+        .connect_with(
+            "a5",
+            &app.public,
+            json!({"token": token}),
+            from("127.0.0.2", "203.0.113.99"),
+        )
+        .await;
+    assert_eq!(refused["type"], "connect_error", "{refused}");
+    assert_eq!(refused["message"], "rate_limited");
+    // Another address has its own allowance.
+    let other = node
+        .connect_with(
+            "b",
+            &app.public,
+            json!({"token": token}),
+            from("127.0.0.3", "203.0.113.1"),
+        )
+        .await;
+    assert_eq!(other["type"], "connect", "{other}");
+    // The Rust client (127.0.0.1) is not affected either, and sees the same refusal code when over.
+    let mut kept = Vec::new();
+    for _ in 0..5 {
+        kept.push(app.client(&token).await);
+    }
+    let refused = Client::connect(&app.public, ClientOptions::token(&token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Refused(m) if m == "rate_limited"),
+        "{refused}"
+    );
+    // A source that keeps going after a burst's worth of refusals in a row gets plain HTTP 429s.
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(
+            Client::connect(&app.public, ClientOptions::token(&token))
+                .await
+                .unwrap_err(),
+        );
+    }
+    let hard = last.unwrap();
+    assert!(
+        matches!(&hard, ClientError::Transport(m) if m.contains("429")),
+        "{hard}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metric(
+            &metrics,
+            r#"room_socket_connections_total{outcome="rate_limited"}"#
+        ) >= 7.0,
+        "{metrics}"
+    );
+    assert_eq!(app.stop().await.exit_code(), 0);
+}
+
+/// Behind the ALB (one trusted proxy), the source is the right-most `X-Forwarded-For` address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_limit_applies_to_the_forwarded_address() {
+    let env = TestEnv::start().await;
+    let mut settings = env.settings();
+    settings.connect_rate = ConnectRate::per_minute(6); // a burst of 5
+    settings.trusted_proxy_hops = 1;
     let app = TestApp::start(settings).await;
     let token = env.token(Uuid::now_v7());
     let from = |ip: &str| {
@@ -815,18 +901,163 @@ async fn too_many_connections_from_one_source_are_refused_and_counted() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&refused, ClientError::Transport(m) if m.contains("429")),
+        matches!(&refused, ClientError::Refused(m) if m == "rate_limited"),
         "{refused}"
     );
+    // Same peer (127.0.0.1), another client address: allowed.
     Client::connect(&app.public, from("198.51.100.7"))
         .await
         .unwrap();
+    assert_eq!(app.stop().await.exit_code(), 0);
+}
+
+fn payment_event(player: Uuid, event_type: &str, reason: Option<&str>) -> Envelope<PaymentEvent> {
+    Envelope::new(
+        event_type,
+        "vault",
+        Some(player),
+        PaymentEvent {
+            payment_id: Uuid::now_v7(),
+            direction: if reason.is_some() {
+                "withdrawal".into()
+            } else {
+                "deposit".into()
+            },
+            status: event_type.trim_start_matches("payment.").into(),
+            currency: "EUR".into(),
+            amount: 5_000,
+            amount_eur: "50.00".parse().unwrap(),
+            provider: "sandbox".into(),
+            reason: reason.map(str::to_owned),
+            flagged: false,
+        },
+    )
+}
+
+/// `payment.succeeded` / `payment.failed` on `vault.payments.v1` become notifications: stored once per
+/// event even when it is delivered twice, pushed to the player's connected socket once, typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
+    let env = TestEnv::start().await;
+    let app = env.app().await;
+    let node = Node::start().await;
+    let player = Uuid::now_v7();
+    let token = env.token(player);
+    node.connect("p", &app.public, json!({"token": token}))
+        .await;
+    node.event("p", "notifications.unread_count").await;
+
+    let pending = payment_event(player, payment_types::PENDING, None);
+    let succeeded = payment_event(player, payment_types::SUCCEEDED, None);
+    let failed = payment_event(player, payment_types::FAILED, Some("provider_declined"));
+    env.publish(topics::VAULT_PAYMENTS, &pending).await;
+    env.publish(topics::VAULT_PAYMENTS, &succeeded).await;
+    env.publish(topics::VAULT_PAYMENTS, &succeeded).await; // redelivered
+    env.publish(topics::VAULT_PAYMENTS, &failed).await;
+    env.publish(topics::VAULT_PAYMENTS, &failed).await; // redelivered
+
+    let first = node.event("p", "notification").await[0].clone();
+    assert_eq!(first["type"], "payment_succeeded", "{first}");
+    assert_eq!(
+        first["data"],
+        json!({"payment_id": succeeded.data.payment_id, "direction": "deposit",
+               "currency": "EUR", "amount": 5_000})
+    );
+    assert_eq!(first["read"], false);
+    let second = node.event("p", "notification").await[0].clone();
+    assert_eq!(second["type"], "payment_failed", "{second}");
+    assert_eq!(
+        second["data"],
+        json!({"payment_id": failed.data.payment_id, "direction": "withdrawal",
+               "currency": "EUR", "amount": 5_000, "reason": "provider_declined"})
+    );
+    assert!(second["id"].as_i64() > first["id"].as_i64());
+
+    // A later event of the same partition (key = player) shows the redeliveries were consumed.
+    let later = payment_event(player, payment_types::SUCCEEDED, None);
+    env.publish(topics::VAULT_PAYMENTS, &later).await;
+    let third = node.event("p", "notification").await[0].clone();
+    assert_eq!(third["data"]["payment_id"], json!(later.data.payment_id));
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        node.take_events("p", "notification").is_empty(),
+        "nothing pushed twice"
+    );
+    let stored = stored_notifications(&app, &token, 3).await;
+    assert_eq!(
+        stored,
+        [third, second, first],
+        "stored once each, newest first"
+    );
+
+    let metrics = app.metrics().await;
+    for kind in ["payment_succeeded", "payment_failed"] {
+        assert!(
+            metric(
+                &metrics,
+                &format!(r#"room_notifications_stored_total{{type="{kind}"}}"#)
+            ) >= 1.0,
+            "{metrics}"
+        );
+    }
+    assert_eq!(app.stop().await.exit_code(), 0);
+}
+
+/// A socket is disconnected when its access token expires, told why, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_is_disconnected_when_its_token_expires() {
+    let env = TestEnv::start().await;
+    let app = env.app().await;
+    let node = Node::start().await;
+    let short = env.token_expiring_in(Uuid::now_v7(), 2);
+    node.connect("short", &app.public, json!({"token": short}))
+        .await;
+    node.connect(
+        "long",
+        &app.public,
+        json!({"token": env.token(Uuid::now_v7())}),
+    )
+    .await;
+    let mut rust = app.client(&env.token_expiring_in(Uuid::now_v7(), 2)).await;
+    let started = std::time::Instant::now();
+    let notice = node.event("short", "session.expired").await[0].clone();
+    assert_eq!(notice["reason"], "token_expired", "{notice}");
+    assert_eq!(
+        node.disconnected("short").await,
+        "io server disconnect",
+        "the client does not reconnect with the stale token by itself"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(4),
+        "disconnected at expiry, after {elapsed:?}"
+    );
+    assert_eq!(
+        rust.wait_for("session.expired", SOON).await.unwrap()[0]["reason"],
+        "token_expired"
+    );
+    let ended = loop {
+        match rust.next_event(SOON).await {
+            Ok(ClientEvent::Event { .. }) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&ended, Ok(ClientEvent::Disconnected { reason }) if reason == "io server disconnect"),
+        "{ended:?}"
+    );
+    // The socket with a long-lived token stays.
+    assert!(
+        node.try_expect(|v| v["id"] == "long" && v["type"] == "disconnect", QUIET)
+            .await
+            .is_none()
+    );
     let metrics = app.metrics().await;
     assert!(
         metric(
             &metrics,
-            r#"room_socket_connections_total{outcome="rate_limited"}"#
-        ) >= 1.0,
+            r#"room_socket_disconnects_total{reason="token_expired"}"#
+        ) >= 2.0,
         "{metrics}"
     );
     assert_eq!(app.stop().await.exit_code(), 0);

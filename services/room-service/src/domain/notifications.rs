@@ -5,13 +5,14 @@
 //! | `concierge.rewards.v1` | `level.up` | `level_up` | `{from, to, name}` |
 //! | `vault.transactions.v1` | `bet.won` with `amount_eur >= ROOM_SERVICE_BIG_WIN_EUR` | `big_win` | `{transfer_id, amount, currency, amount_eur, game_id, round_id, provider}` |
 //! | `vault.players.v1` | `player.locked` | `account_locked` | `{reason}` |
-//! | `vault.payments.v1` | `payment.succeeded` | `payment_succeeded` | the event's `data` object as published by Vault |
-//! | `vault.payments.v1` | `payment.failed` | `payment_failed` | the event's `data` object as published by Vault |
+//! | `vault.payments.v1` | `payment.succeeded` | `payment_succeeded` | `{payment_id, direction, currency, amount}` ([`PaymentNotice`]) |
+//! | `vault.payments.v1` | `payment.failed` | `payment_failed` | `{payment_id, direction, currency, amount, reason}` ([`PaymentNotice`]) |
 
 use casino_events::{
     Envelope, EnvelopeError,
     payloads::{
-        LevelUp, PlayerLockChanged, TransferEvent, player_types, reward_types, transaction_types,
+        LevelUp, PaymentEvent, PlayerLockChanged, TransferEvent, payment_types, player_types,
+        reward_types, transaction_types,
     },
     topics,
 };
@@ -41,13 +42,25 @@ pub const TYPES: [&str; 5] = [
     PAYMENT_FAILED,
 ];
 
-/// Payment event types on `vault.payments.v1` that become notifications.
-pub mod payment_types {
-    /// A deposit or withdrawal completed.
-    pub const SUCCEEDED: &str = "payment.succeeded";
-    /// A deposit or withdrawal failed.
-    pub const FAILED: &str = "payment.failed";
+/// `data` of `payment_succeeded` and `payment_failed`: what the player needs to recognise the payment.
+/// Vault's internal fields (provider, EUR value, review flags) stay out of the player's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentNotice {
+    /// Vault's payment id.
+    pub payment_id: Uuid,
+    /// `deposit` or `withdrawal`.
+    pub direction: String,
+    /// Currency code.
+    pub currency: String,
+    /// Minor units of the currency.
+    pub amount: i64,
+    /// Why it failed (`payment_failed` only; Vault's reason, or `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
+
+/// Directions Vault publishes.
+const DIRECTIONS: [&str; 2] = ["deposit", "withdrawal"];
 
 /// Schema versions this build reads.
 const SUPPORTED_VERSIONS: &[u32] = &[1];
@@ -94,9 +107,14 @@ pub enum NotificationError {
     /// A player event without a player.
     #[error("{0} without player_id")]
     NoPlayer(String),
-    /// Payment data that is not a JSON object.
-    #[error("{0} data is not an object")]
-    NotAnObject(String),
+    /// Payment data with values out of range.
+    #[error("{event_type} data: {problem}")]
+    Invalid {
+        /// The event type.
+        event_type: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// The notification `event` (read from `topic`) gives, if any.
@@ -149,17 +167,13 @@ pub fn from_event(
             json!({ "reason": lock.reason })
         }
         _ => {
-            if !SUPPORTED_VERSIONS.contains(&event.schema_version) {
-                return Err(EnvelopeError::UnsupportedSchemaVersion {
-                    event_type: event.event_type,
-                    schema_version: event.schema_version,
-                }
-                .into());
-            }
-            if !event.data.is_object() {
-                return Err(NotificationError::NotAnObject(event_type.to_owned()));
-            }
-            event.data
+            let payment = event.into_typed::<PaymentEvent>(SUPPORTED_VERSIONS)?.data;
+            let notice =
+                payment_notice(kind, payment).map_err(|problem| NotificationError::Invalid {
+                    event_type: event_type.to_owned(),
+                    problem,
+                })?;
+            serde_json::to_value(notice).expect("a payment notice serialises")
         }
     };
     Ok(Some(NewNotification {
@@ -169,6 +183,32 @@ pub fn from_event(
         data,
         occurred_at,
     }))
+}
+
+/// The notice of a payment event (`kind`: [`PAYMENT_SUCCEEDED`] or [`PAYMENT_FAILED`]).
+fn payment_notice(kind: &str, payment: PaymentEvent) -> Result<PaymentNotice, String> {
+    if !DIRECTIONS.contains(&payment.direction.as_str()) {
+        return Err(format!("unknown direction {:?}", payment.direction));
+    }
+    if payment.amount <= 0 {
+        return Err(format!("amount must be positive, got {}", payment.amount));
+    }
+    if payment.currency.is_empty() || payment.currency.len() > 8 {
+        return Err(format!("bad currency {:?}", payment.currency));
+    }
+    let reason = (kind == PAYMENT_FAILED).then(|| {
+        payment
+            .reason
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    });
+    Ok(PaymentNotice {
+        payment_id: payment.payment_id,
+        direction: payment.direction,
+        currency: payment.currency,
+        amount: payment.amount,
+        reason,
+    })
 }
 
 #[cfg(test)]
@@ -243,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn level_ups_locks_and_payments_become_notifications() {
+    fn level_ups_and_locks_become_notifications() {
         let level = Envelope::new(
             reward_types::LEVEL_UP,
             "concierge",
@@ -271,18 +311,107 @@ mod tests {
             (n.kind, n.data.clone()),
             (ACCOUNT_LOCKED, json!({"reason": "rollback abuse"}))
         );
+    }
 
-        let paid = Envelope::new(
-            payment_types::SUCCEEDED,
+    fn payment(event_type: &str, direction: &str, reason: Option<&str>) -> Envelope<Value> {
+        let data = PaymentEvent {
+            payment_id: Uuid::now_v7(),
+            direction: direction.into(),
+            status: if event_type == payment_types::FAILED {
+                "failed".into()
+            } else {
+                "succeeded".into()
+            },
+            currency: "EUR".into(),
+            amount: 2_500,
+            amount_eur: Decimal::new(2_500, 2),
+            provider: "sandbox".into(),
+            reason: reason.map(str::to_owned),
+            flagged: false,
+        };
+        Envelope::new(
+            event_type,
             "vault",
             Some(Uuid::now_v7()),
-            json!({"payment_id": "p-1", "amount": 1000, "currency": "EUR"}),
-        );
+            serde_json::to_value(data).unwrap(),
+        )
+    }
+
+    #[test]
+    fn succeeded_and_failed_payments_become_typed_notifications() {
+        let paid = payment(payment_types::SUCCEEDED, "deposit", None);
+        let id = paid.data["payment_id"].clone();
         let n = from_event(topics::VAULT_PAYMENTS, paid, Decimal::ONE)
             .unwrap()
             .unwrap();
         assert_eq!(n.kind, PAYMENT_SUCCEEDED);
-        assert_eq!(n.data["payment_id"], "p-1");
+        assert_eq!(
+            n.data,
+            json!({"payment_id": id, "direction": "deposit", "currency": "EUR", "amount": 2_500})
+        );
+
+        let failed = payment(payment_types::FAILED, "withdrawal", Some("card_declined"));
+        let id = failed.data["payment_id"].clone();
+        let n = from_event(topics::VAULT_PAYMENTS, failed, Decimal::ONE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.kind, PAYMENT_FAILED);
+        assert_eq!(
+            n.data,
+            json!({"payment_id": id, "direction": "withdrawal", "currency": "EUR", "amount": 2_500,
+                   "reason": "card_declined"})
+        );
+        let typed: PaymentNotice = serde_json::from_value(n.data).unwrap();
+        assert_eq!(typed.reason.as_deref(), Some("card_declined"));
+
+        let no_reason = payment(payment_types::FAILED, "deposit", None);
+        let n = from_event(topics::VAULT_PAYMENTS, no_reason, Decimal::ONE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.data["reason"], "unknown");
+    }
+
+    #[test]
+    fn other_payment_events_are_not_notifications() {
+        for event_type in [
+            payment_types::PENDING,
+            payment_types::EXPIRED,
+            payment_types::IN_REVIEW,
+            payment_types::REVERSED,
+        ] {
+            let event = payment(event_type, "deposit", None);
+            assert!(
+                from_event(topics::VAULT_PAYMENTS, event, Decimal::ONE)
+                    .unwrap()
+                    .is_none(),
+                "{event_type}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_payment_events_are_errors_naming_the_problem() {
+        let mut untyped = payment(payment_types::SUCCEEDED, "deposit", None);
+        untyped.data = json!({"payment_id": "p-1", "amount": 1000, "currency": "EUR"});
+        let err = from_event(topics::VAULT_PAYMENTS, untyped, Decimal::ONE).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("malformed data for payment.succeeded"),
+            "{err}"
+        );
+        let sideways = payment(payment_types::SUCCEEDED, "sideways", None);
+        let err = from_event(topics::VAULT_PAYMENTS, sideways, Decimal::ONE).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payment.succeeded data: unknown direction \"sideways\""
+        );
+        let mut negative = payment(payment_types::FAILED, "deposit", None);
+        negative.data["amount"] = json!(-5);
+        let err = from_event(topics::VAULT_PAYMENTS, negative, Decimal::ONE).unwrap_err();
+        assert!(err.to_string().contains("amount must be positive"), "{err}");
+        let mut future = payment(payment_types::SUCCEEDED, "deposit", None);
+        future.schema_version = 2;
+        assert!(from_event(topics::VAULT_PAYMENTS, future, Decimal::ONE).is_err());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! socket.io for the browser (socketioxide on the public port at `/socket.io/`).
 //!
 //! - Handshake: `auth: {token, last_notification_id?}`; a missing, malformed, expired or forged token is
-//!   refused with the connect error `unauthorized`. An accepted socket joins `player:{id}`, gets
+//!   refused with the connect error `unauthorized`, a source over its connection rate with
+//!   `rate_limited`. A socket is disconnected when its token expires (`session.expired`). An accepted socket joins `player:{id}`, gets
 //!   `notifications.unread_count` and, with `last_notification_id`, every notification it missed, in order.
 //! - Client events: `chat.join`, `chat.leave`, `chat.send` (answered through the ack).
 //! - Server events: `balance.updated`, `level.up`, `account.locked`, `account.unlocked`, `notification`,
-//!   `notifications.unread_count`, `chat.message`, `chat.message_deleted`, `server.shutdown`.
+//!   `notifications.unread_count`, `chat.message`, `chat.message_deleted`, `session.expired`,
+//!   `server.shutdown`.
 //! - Shutdown: `server.shutdown` to every socket, then every transport is closed, so clients reconnect
 //!   (to another task) on their own.
 
@@ -47,7 +49,8 @@ pub const SHUTDOWN_EVENT: &str = "server.shutdown";
 pub const SHUTDOWN_REASON: &str = "server_shutdown";
 
 /// The socket.io service at `/socket.io/` behind the connection guard, and its handle.
-pub fn router(state: AppState) -> (Router, SocketIo) {
+/// `trusted_proxy_hops`: see [`connect_limit::source_ip`].
+pub fn router(state: AppState, trusted_proxy_hops: u8) -> (Router, SocketIo) {
     let (service, io) = SocketIo::builder()
         .max_payload(casino_observability::server::MAX_BODY_BYTES as u64)
         // Clients send small messages; the buffer grows for a bigger one. Held per socket.
@@ -59,7 +62,13 @@ pub fn router(state: AppState) -> (Router, SocketIo) {
     io.ns("/", on_connect.with(authenticate));
     let router = Router::new()
         .route_service("/socket.io/", service)
-        .route_layer(middleware::from_fn_with_state(state, connect_limit::guard));
+        .route_layer(middleware::from_fn_with_state(
+            connect_limit::GuardState {
+                app: state,
+                trusted_proxy_hops,
+            },
+            connect_limit::guard,
+        ));
     (router, io)
 }
 
@@ -72,6 +81,8 @@ pub enum Refusal {
     ServerShutdown,
     /// Vault's keys could not be fetched: not the client's fault, retry later.
     AuthUnavailable,
+    /// The source opened too many connections (`ROOM_SERVICE_CONNECT_RATE_PER_IP`).
+    RateLimited,
 }
 
 impl std::fmt::Display for Refusal {
@@ -80,6 +91,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Unauthorized => "unauthorized",
             Refusal::ServerShutdown => SHUTDOWN_REASON,
             Refusal::AuthUnavailable => "auth_unavailable",
+            Refusal::RateLimited => "rate_limited",
         })
     }
 }
@@ -93,6 +105,8 @@ pub struct Authenticated {
     pub role: Role,
     /// `auth.last_notification_id`, if the client sent one.
     pub last_notification_id: Option<i64>,
+    /// The token's `exp` (Unix seconds): the socket is disconnected then.
+    pub expires_at: i64,
 }
 
 /// `auth.last_notification_id` as a number or a string of digits.
@@ -114,6 +128,17 @@ async fn authenticate(
         metrics::connection("server_shutdown");
         return Err(Refusal::ServerShutdown);
     }
+    if socket
+        .req_parts()
+        .extensions
+        .get::<connect_limit::OverConnectLimit>()
+        .is_some()
+    {
+        // Logged (once per source and 10 s) by the guard.
+        metrics::connection("rate_limited");
+        tracing::debug!(socket_id = %socket.id, "socket refused: connection rate limit");
+        return Err(Refusal::RateLimited);
+    }
     let auth = auth.unwrap_or(Value::Null);
     let token = auth
         .get("token")
@@ -130,6 +155,7 @@ async fn authenticate(
                 player_id: claims.sub,
                 role: claims.role,
                 last_notification_id: last_notification_id(&auth),
+                expires_at: claims.exp,
             };
             accept(&socket, &state, &auth);
             socket.extensions.insert(auth);
@@ -153,10 +179,12 @@ async fn authenticate(
 /// socketioxide runs the connect handler in a task of its own, so handlers registered there could miss
 /// them.
 fn accept(socket: &SocketRef, state: &AppState, auth: &Authenticated) {
-    let session =
-        state
-            .sessions
-            .register(socket.clone(), auth.player_id, auth.last_notification_id);
+    let session = state.sessions.register(
+        socket.clone(),
+        auth.player_id,
+        auth.last_notification_id,
+        auth.expires_at,
+    );
     socket.extensions.insert(session);
     metrics::gauge_connected(1.0);
     metrics::connection("accepted");
@@ -171,6 +199,7 @@ fn accept(socket: &SocketRef, state: &AppState, auth: &Authenticated) {
         role = auth.role.as_str(),
         transport = ?socket.transport_type(),
         last_notification_id = auth.last_notification_id,
+        token_expires_at = auth.expires_at,
         instance_id = %state.instance_id,
         "socket connected"
     );
@@ -233,6 +262,7 @@ fn finish(state: &AppState, session: &Session, reason: &'static str) {
     if !state.sessions.unregister(session) {
         return;
     }
+    let reason = session.ended_by_server().unwrap_or(reason);
     metrics::gauge_connected(-1.0);
     metrics::disconnect(reason);
     tracing::info!(
@@ -459,6 +489,7 @@ mod tests {
     fn refusals_read_as_their_code() {
         assert_eq!(Refusal::Unauthorized.to_string(), "unauthorized");
         assert_eq!(Refusal::ServerShutdown.to_string(), "server_shutdown");
+        assert_eq!(Refusal::RateLimited.to_string(), "rate_limited");
         assert_eq!(
             disconnect_label(DisconnectReason::ClosingServer),
             "server_shutdown"

@@ -9,11 +9,14 @@
 //! read. A notification committed before the snapshot is in it; one committed after it is announced
 //! after registration and waits in the socket's buffer until the replay is sent; one in both is sent
 //! once because of the cursor. Nothing is lost, nothing is duplicated, and the order is by id.
+//!
+//! Each session also remembers when its access token expires: [`expire_sessions`] disconnects it then
+//! (`session.expired`, reason `token_expired`), one task for all of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use socketioxide::{extract::SocketRef, socket::Sid};
@@ -30,6 +33,10 @@ use crate::{
 pub const NOTIFICATION_EVENT: &str = "notification";
 /// The socket event of the unread count.
 pub const UNREAD_COUNT_EVENT: &str = "notifications.unread_count";
+/// Sent right before a socket whose access token expired is disconnected.
+pub const EXPIRED_EVENT: &str = "session.expired";
+/// The `reason` of [`EXPIRED_EVENT`] and the disconnect metric label.
+pub const TOKEN_EXPIRED: &str = "token_expired";
 
 #[derive(Debug)]
 enum Cursor {
@@ -51,9 +58,14 @@ pub struct Session {
     pub player_id: Uuid,
     /// When it connected.
     pub connected_at: Instant,
+    /// When its access token expires (the token's `exp`, Unix seconds).
+    pub expires_at: i64,
     socket: SocketRef,
     cursor: Mutex<Cursor>,
     closed: AtomicBool,
+    /// Set when the server ends the socket for a reason of its own (`token_expired`): the disconnect
+    /// is counted and logged with it rather than socketioxide's generic `server_disconnect`.
+    ended_by_server: OnceLock<&'static str>,
 }
 
 impl Session {
@@ -165,6 +177,28 @@ impl Session {
         self.socket.connected()
     }
 
+    /// Why the server ended this socket, if it did for a reason of its own.
+    pub fn ended_by_server(&self) -> Option<&'static str> {
+        self.ended_by_server.get().copied()
+    }
+
+    /// The access token expired: say so and disconnect (the client refreshes its token and connects
+    /// again; socket.io-client reports `io server disconnect` and does not reconnect by itself).
+    pub fn expire(&self) {
+        let _ = self.ended_by_server.set(TOKEN_EXPIRED);
+        let notice = json!({
+            "reason": TOKEN_EXPIRED,
+            "message": "the access token expired; connect again with a fresh one",
+        });
+        if self.emit(EXPIRED_EVENT, &notice) {
+            metrics::emitted(EXPIRED_EVENT, 1, None);
+        }
+        if let Err(error) = self.socket.clone().disconnect() {
+            tracing::debug!(player_id = %self.player_id, socket_id = %self.sid, error = %error,
+                "disconnecting an expired socket failed");
+        }
+    }
+
     /// The cursor (tests, logs).
     pub fn cursor(&self) -> i64 {
         match self.cursor.lock().as_deref() {
@@ -178,6 +212,8 @@ impl Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     by_player: Mutex<HashMap<Uuid, Vec<Arc<Session>>>>,
+    /// By token expiry, soonest first.
+    by_expiry: Mutex<BTreeMap<(i64, Sid), Arc<Session>>>,
 }
 
 impl Sessions {
@@ -187,28 +223,52 @@ impl Sessions {
         socket: SocketRef,
         player_id: Uuid,
         last_notification_id: Option<i64>,
+        expires_at: i64,
     ) -> Arc<Session> {
         let session = Arc::new(Session {
             sid: socket.id,
             player_id,
             connected_at: Instant::now(),
+            expires_at,
             socket,
             cursor: Mutex::new(Cursor::Syncing {
                 after: last_notification_id.unwrap_or(0),
                 buffer: Vec::new(),
             }),
             closed: AtomicBool::new(false),
+            ended_by_server: OnceLock::new(),
         });
         if let Ok(mut map) = self.by_player.lock() {
             map.entry(player_id).or_default().push(session.clone());
         }
+        if let Ok(mut map) = self.by_expiry.lock() {
+            map.insert((expires_at, session.sid), session.clone());
+        }
         session
+    }
+
+    /// Remove and return the sessions whose token expired at `now` (Unix seconds).
+    pub fn take_expired(&self, now: i64) -> Vec<Arc<Session>> {
+        let Ok(mut map) = self.by_expiry.lock() else {
+            return Vec::new();
+        };
+        let mut expired = Vec::new();
+        while let Some(entry) = map.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            expired.push(entry.remove());
+        }
+        expired
     }
 
     /// Remove a session; `true` only the first time (disconnect handlers may race the connect handler).
     pub fn unregister(&self, session: &Session) -> bool {
         if session.closed.swap(true, Ordering::SeqCst) {
             return false;
+        }
+        if let Ok(mut map) = self.by_expiry.lock() {
+            map.remove(&(session.expires_at, session.sid));
         }
         if let Ok(mut map) = self.by_player.lock()
             && let Some(list) = map.get_mut(&session.player_id)
@@ -249,6 +309,23 @@ impl Sessions {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Disconnect every socket when its token expires (checked four times a second), until `stop`.
+pub async fn expire_sessions(sessions: Arc<Sessions>, stop: tokio_util::sync::CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        for session in sessions.take_expired(chrono::Utc::now().timestamp()) {
+            tracing::debug!(player_id = %session.player_id, socket_id = %session.sid,
+                expires_at = session.expires_at, "access token expired, disconnecting");
+            session.expire();
+        }
     }
 }
 

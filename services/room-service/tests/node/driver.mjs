@@ -1,7 +1,8 @@
 // Drives the official socket.io client (socket.io-client 4.x) for Room-Service's black-box tests.
 //
 // Reads one JSON command per line on stdin, writes one JSON line per thing that happens on stdout:
-//   {"op":"connect","id":"a","url":"http://127.0.0.1:8083","auth":{...},"transports":["websocket"],"headers":{...}}
+//   {"op":"connect","id":"a","url":"http://127.0.0.1:8083","auth":{...},"transports":["websocket"],"headers":{...},
+//    "localAddress":"127.0.0.2"}   (localAddress: the source address of the WebSocket, to test per-IP limits)
 //   {"op":"emit","id":"a","event":"chat.send","data":{...},"req":7}   (req: wait for an ack, reported as {"type":"ack","req":7,...})
 //   {"op":"disconnect","id":"a"}   {"op":"exit"}
 // Output: {"id","type":"connect","sid"} | {"id","type":"connect_error","message"} | {"id","type":"event","event","args"}
@@ -21,6 +22,7 @@ function connect(cmd) {
   };
   if (cmd.transports) options.transports = cmd.transports;
   if (cmd.headers) options.extraHeaders = cmd.headers;
+  if (cmd.localAddress) options.localAddress = cmd.localAddress;
   const socket = io(cmd.url, options);
   sockets.set(cmd.id, socket);
   socket.on("connect", () => out({ id: cmd.id, type: "connect", sid: socket.id }));

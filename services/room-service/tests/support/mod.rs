@@ -100,6 +100,19 @@ impl TestEnv {
         })
     }
 
+    /// A player token that expires `in_seconds` from now.
+    pub fn token_expiring_in(&self, player: Uuid, in_seconds: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.signer.sign(&Claims {
+            sub: player,
+            role: Role::Player,
+            exp: now + in_seconds,
+            iat: now,
+            iss: "vault".into(),
+            jti: Uuid::now_v7(),
+        })
+    }
+
     pub async fn publish<T: Serialize>(&self, topic: &str, event: &Envelope<T>) {
         self.producer.send_envelope(topic, event).await.unwrap();
     }
@@ -174,6 +187,7 @@ pub fn transfer_event(
 pub struct TestApp {
     pub public: String,
     pub admin: String,
+    pub instance_id: String,
     pub lifecycle: Lifecycle,
     handle: tokio::task::JoinHandle<anyhow::Result<ShutdownOutcome>>,
 }
@@ -183,11 +197,13 @@ impl TestApp {
         let app = Application::build(settings).await.unwrap();
         let public = format!("http://{}", app.public_addr());
         let admin = format!("http://{}", app.admin_addr());
+        let instance_id = app.instance_id().to_owned();
         let lifecycle = app.lifecycle().clone();
         let handle = tokio::spawn(app.run_until_stopped());
         Self {
             public,
             admin,
+            instance_id,
             lifecycle,
             handle,
         }
