@@ -72,6 +72,13 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id)
             .set("security.protocol", &self.security_protocol);
+        // librdkafka's debug contexts (`cgrp,fetch,broker`), for diagnosing a client in place; its lines go
+        // to the service log at DEBUG (`RUST_LOG=info,librdkafka=debug`).
+        if let Ok(debug) = std::env::var("KAFKA_DEBUG")
+            && !debug.is_empty()
+        {
+            config.set("debug", debug);
+        }
         if self.security_protocol.starts_with("sasl") {
             config.set("sasl.mechanism", "SCRAM-SHA-512");
             if let Some(user) = &self.sasl_username {

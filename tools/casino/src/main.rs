@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use casino::{bench, fault, probe, up};
+use std::path::PathBuf;
+
+use casino::{bench, fault, probe, sim, stack, up};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -26,6 +28,14 @@ enum ProbeTarget {
 enum Command {
     /// Run the whole platform locally: Postgres, Kafka, the three services, the chat probe, Prometheus.
     Up(up::Args),
+    /// Drive synthetic players against the stack `casino up` started.
+    Sim {
+        /// Run directory of the `casino up` to drive.
+        #[arg(long, env = "CASINO_RUN_DIR", default_value = stack::DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+        #[command(flatten)]
+        args: sim::Args,
+    },
     /// Inject a fault into the stack `casino up` started.
     Fault(fault::Args),
     /// Benchmarks.
@@ -46,6 +56,19 @@ enum Command {
     },
 }
 
+async fn run_sim(run_dir: &std::path::Path, args: &sim::Args) -> anyhow::Result<i32> {
+    let stack = stack::StackInfo::load(run_dir)?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
+    let summary = sim::run(args, &stack, cancel).await?;
+    summary.print();
+    Ok(0)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve { service } = &cli.command {
@@ -63,6 +86,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::Fault(args) => fault::run(args).await,
+            Command::Sim { run_dir, args } => run_sim(&run_dir, &args).await,
             Command::Bench { target } => bench::run(target).await.map(|()| 0),
             Command::Probe {
                 target: ProbeTarget::Chat(args),

@@ -1,4 +1,4 @@
-//! The deterministic part of the simulation: who the players are (currency, abuser, connected) and the
+//! The deterministic part of the simulation: who the players are (currency, abuse style, connected) and the
 //! sequence of actions (player, operation, amounts) the main loop executes.
 //!
 //! Everything here is pure: the same seed, player count, shares and currency table give the same roster
@@ -18,7 +18,7 @@ pub const GAMES: &[(&str, &str)] = &[
 ];
 
 /// The game the simulator puts a low bet limit on (Vault's limits are per game and currency, not per
-/// player): only abusers play it, and they keep betting over the limit.
+/// player): only [`Abuse::OverLimit`] abusers play it, and they keep betting over the limit.
 pub const LIMITED_GAME: (&str, &str) = ("sim-limited-table", "table");
 
 /// The limit on [`LIMITED_GAME`], in EUR (converted per currency).
@@ -124,15 +124,39 @@ pub fn format_minor(minor: i64, exponent: u32) -> String {
     rust_decimal::Decimal::from_i128_with_scale(minor as i128, exponent).to_string()
 }
 
+/// How an abuser misbehaves, mostly. Each abuser has one main style (assigned round-robin), because
+/// Vault's policy locks a player after a few signals: an abuser doing everything would be locked by its
+/// first over-limit bets and never show rollback abuse or bursts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Abuse {
+    /// Keeps betting over the limit of [`LIMITED_GAME`] (`over_limit` signals, refused bets).
+    OverLimit,
+    /// Rolls most of its rounds back (`rollback_ratio` signals).
+    Rollbacks,
+    /// Fires bursts of bets above the bets-per-second threshold (`velocity` signals).
+    Bursts,
+}
+
+impl Abuse {
+    const ALL: [Abuse; 3] = [Abuse::OverLimit, Abuse::Rollbacks, Abuse::Bursts];
+}
+
 /// One player's part in the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlayerPlan {
     /// Index into the currency table.
     pub currency: usize,
-    /// Misbehaves (over-limit bets, rollback abuse, bursts).
-    pub abuser: bool,
+    /// How it misbehaves, if it does.
+    pub abuse: Option<Abuse>,
     /// Kept connected over socket.io.
     pub connected: bool,
+}
+
+impl PlayerPlan {
+    /// Misbehaves.
+    pub fn abuser(&self) -> bool {
+        self.abuse.is_some()
+    }
 }
 
 /// How many of `players` a `share` is: rounded, at least one when the share is positive and there
@@ -158,7 +182,7 @@ pub fn roster(
     connected: f64,
 ) -> Vec<PlayerPlan> {
     // Its own stream, so the roster and the action sequence do not depend on each other's draws.
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_c0ffee);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0fc0_ffee);
     let main = currencies
         .iter()
         .position(|c| c.code == preferred)
@@ -191,6 +215,12 @@ pub fn roster(
         chosen
     };
     let abuser = pick(share_count(players, abusers));
+    // Styles round-robin over the abusers in roster order, so any two abusers differ.
+    let mut styles = Abuse::ALL.iter().copied().cycle();
+    let abuse: Vec<Option<Abuse>> = abuser
+        .iter()
+        .map(|is| if *is { styles.next() } else { None })
+        .collect();
     let connected_count = if players == 0 {
         0
     } else {
@@ -200,7 +230,7 @@ pub fn roster(
     (0..players)
         .map(|i| PlayerPlan {
             currency: currency[i],
-            abuser: abuser[i],
+            abuse: abuse[i],
             connected: connected[i],
         })
         .collect()
@@ -236,7 +266,7 @@ impl Round {
 }
 
 /// Deposit or withdrawal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Money in.
     Deposit,
@@ -395,7 +425,7 @@ impl Plan {
         self.payments += 1;
         let (currency, players) = &self.by_currency[k % self.by_currency.len()];
         let (currency, players) = (*currency, players.clone());
-        let direction = if (k / self.by_currency.len()) % 2 == 0 {
+        let direction = if (k / self.by_currency.len()).is_multiple_of(2) {
             Direction::Deposit
         } else {
             Direction::Withdrawal
@@ -434,24 +464,28 @@ impl Plan {
         })
     }
 
-    fn abuse(&mut self, player: usize) -> Action {
-        let kind: f64 = self.rng.r#gen();
-        if kind < 0.35 {
-            let limit = self.currency(player).from_eur(LIMITED_MAX_BET_EUR);
-            let bet = limit * self.rng.gen_range(3..=10);
-            Action::OverLimit { player, bet }
-        } else if kind < 0.75 {
-            let game = self.rng.gen_range(0..GAMES.len());
-            Action::Round(self.round(player, Some(game), ABUSER_ROLLBACK_SHARE))
-        } else if kind < 0.80 {
-            let count = self.rng.gen_range(BURST_BETS);
-            let game = self.rng.gen_range(0..GAMES.len());
-            let rounds = (0..count)
-                .map(|_| self.round(player, Some(game), ROLLBACK_SHARE))
-                .collect();
-            Action::Burst { player, rounds }
-        } else {
-            self.normal_round(player)
+    fn abuse(&mut self, player: usize, style: Abuse) -> Action {
+        let draw: f64 = self.rng.r#gen();
+        match style {
+            Abuse::OverLimit if draw < 0.5 => {
+                let limit = self.currency(player).from_eur(LIMITED_MAX_BET_EUR);
+                let bet = limit * self.rng.gen_range(3..=10);
+                Action::OverLimit { player, bet }
+            }
+            Abuse::Rollbacks if draw < 0.8 => {
+                let game = self.rng.gen_range(0..GAMES.len());
+                Action::Round(self.round(player, Some(game), ABUSER_ROLLBACK_SHARE))
+            }
+            // A burst is some 50 calls (the bets, then their wins): rare enough to keep the pace.
+            Abuse::Bursts if draw < 0.1 => {
+                let count = self.rng.gen_range(BURST_BETS);
+                let game = self.rng.gen_range(0..GAMES.len());
+                let rounds = (0..count)
+                    .map(|_| self.round(player, Some(game), ROLLBACK_SHARE))
+                    .collect();
+                Action::Burst { player, rounds }
+            }
+            _ => self.normal_round(player),
         }
     }
 }
@@ -475,10 +509,9 @@ impl Iterator for Plan {
         {
             return Some(chat);
         }
-        Some(if self.roster[player].abuser {
-            self.abuse(player)
-        } else {
-            self.normal_round(player)
+        Some(match self.roster[player].abuse {
+            Some(style) => self.abuse(player, style),
+            None => self.normal_round(player),
         })
     }
 }
@@ -545,7 +578,7 @@ mod tests {
         };
         for action in plan.take(300_000) {
             match &action {
-                Action::Round(round) if !roster[round.player].abuser => count(round),
+                Action::Round(round) if !roster[round.player].abuser() => count(round),
                 Action::Burst { rounds, .. } => rounds.iter().for_each(&mut count),
                 _ => {}
             }
@@ -592,7 +625,7 @@ mod tests {
             (4, 1.0, 4),
         ] {
             let roster = roster(42, players, &currencies(), "EUR", share, 0.3);
-            let abusers = roster.iter().filter(|p| p.abuser).count();
+            let abusers = roster.iter().filter(|p| p.abuser()).count();
             assert_eq!(abusers, expected, "{players} players, share {share}");
         }
         let roster = roster(42, 50, &currencies(), "EUR", 0.05, 0.3);
@@ -624,18 +657,35 @@ mod tests {
     }
 
     #[test]
-    fn only_abusers_misbehave_and_payments_cover_currencies_and_providers() {
+    fn only_abusers_misbehave_each_in_its_style_and_payments_cover_currencies_and_providers() {
         let plan = plan(42, 50, 0.1);
         let roster = plan.roster().to_vec();
+        let styles: Vec<Abuse> = roster.iter().filter_map(|p| p.abuse).collect();
+        assert_eq!(styles.len(), 5);
+        for style in Abuse::ALL {
+            assert!(styles.contains(&style), "{styles:?}");
+        }
         let mut payments = std::collections::HashSet::new();
         let mut kinds = std::collections::HashMap::<&str, usize>::new();
+        let (mut abuser_rounds, mut abuser_rollbacks) = (0, 0);
         let actions: Vec<Action> = plan.take(20_000).collect();
         for action in &actions {
             let kind = match action {
-                Action::Round(_) => "round",
-                Action::OverLimit { player, .. } | Action::Burst { player, .. } => {
-                    assert!(roster[*player].abuser);
-                    "abuse"
+                Action::Round(round) => {
+                    if roster[round.player].abuse == Some(Abuse::Rollbacks) {
+                        abuser_rounds += 1;
+                        abuser_rollbacks += usize::from(round.outcome == Outcome::Rollback);
+                    }
+                    "round"
+                }
+                Action::OverLimit { player, .. } => {
+                    assert_eq!(roster[*player].abuse, Some(Abuse::OverLimit));
+                    "over_limit"
+                }
+                Action::Burst { player, rounds } => {
+                    assert_eq!(roster[*player].abuse, Some(Abuse::Bursts));
+                    assert!(BURST_BETS.contains(&rounds.len()));
+                    "burst"
                 }
                 Action::Payment {
                     player,
@@ -658,7 +708,15 @@ mod tests {
         let share = |k: &str| kinds.get(k).copied().unwrap_or(0) as f64 / actions.len() as f64;
         assert!((0.015..0.025).contains(&share("payment")), "{kinds:?}");
         assert!((0.02..0.04).contains(&share("chat")), "{kinds:?}");
-        assert!(share("abuse") > 0.0, "{kinds:?}");
+        assert!(
+            share("over_limit") > 0.0 && share("burst") > 0.0,
+            "{kinds:?}"
+        );
+        let rollback_share = abuser_rollbacks as f64 / abuser_rounds as f64;
+        assert!(
+            rollback_share > 0.6,
+            "rollback abusers roll back {rollback_share}"
+        );
     }
 
     #[test]

@@ -149,9 +149,7 @@ impl Stats {
     /// Record one request of `operation` with its outcome label and latency.
     pub fn record(&self, operation: &'static str, outcome: &str, latency: Duration) {
         if let Ok(mut outcomes) = self.outcomes.lock() {
-            *outcomes
-                .entry((operation, outcome.to_owned()))
-                .or_default() += 1;
+            *outcomes.entry((operation, outcome.to_owned())).or_default() += 1;
         }
         if let Ok(mut latencies) = self.latencies.lock() {
             latencies.entry(operation).or_default().record(latency);
@@ -203,7 +201,11 @@ impl Stats {
     pub fn latencies(&self) -> BTreeMap<String, Histogram> {
         self.latencies
             .lock()
-            .map(|l| l.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+            .map(|l| {
+                l.iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -44,6 +44,10 @@ pub struct ConnectedPlayer {
     pub password: String,
     /// The player's currency.
     pub currency: String,
+    /// Transfers the run knows it made for this player (accepted bets, wins and rollbacks, credited
+    /// deposits, withdrawal holds and reversals, adjustments); Vault may list more (a bet whose answer
+    /// was lost, a deposit credited after the run stopped waiting).
+    pub known_transfers: u64,
     /// `transfer_id` of every `balance.updated` received, in arrival order, duplicates preserved.
     pub balance_updates: Vec<Uuid>,
     /// Times the socket was lost and connected again (pushes sent in between are missed).
@@ -87,7 +91,10 @@ pub struct Summary {
     pub return_to_player: Option<f64>,
     /// `balance.updated` pushes received, all sockets.
     pub balance_updates: u64,
-    /// The pushes settled (3 s without one) before `--settle` ran out.
+    /// Known transfers of connected players that no push announced (0 when every push arrived).
+    pub missing_pushes: u64,
+    /// The pushes settled (every known transfer pushed, then 3 s without a push) before `--settle` ran
+    /// out.
     pub pushes_settled: bool,
     /// The connected players and what they received.
     pub connected_players: Vec<ConnectedPlayer>,
@@ -165,13 +172,18 @@ impl Summary {
         }
         let reconnects: u32 = self.connected_players.iter().map(|p| p.reconnects).sum();
         out.push_str(&format!(
-            "balance pushes: {} received by {} connected players ({}{})\n",
+            "balance pushes: {} received by {} connected players ({}{}{})\n",
             self.balance_updates,
             self.connected_players.len(),
             if self.pushes_settled {
                 "settled"
             } else {
-                "still arriving when the wait ended"
+                "still owed or arriving when the wait ended"
+            },
+            if self.missing_pushes > 0 {
+                format!(", {} transfers never pushed", self.missing_pushes)
+            } else {
+                String::new()
             },
             if reconnects > 0 {
                 format!(", {reconnects} reconnects: pushes may be missing")
@@ -228,13 +240,15 @@ mod tests {
             won_eur: 96.0,
             return_to_player: Some(0.96),
             balance_updates: 150,
-            pushes_settled: true,
+            missing_pushes: 2,
+            pushes_settled: false,
             connected_players: vec![],
         };
         let text = summary.render();
         assert!(text.contains("bet_limit_exceeded 10"), "{text}");
         assert!(text.contains("return to player: 96.0%"), "{text}");
         assert!(text.contains("20.0/s"), "{text}");
+        assert!(text.contains("2 transfers never pushed"), "{text}");
         assert_eq!(summary.count("bet", "ok"), 90);
         assert_eq!(summary.total("bet"), 100);
         let back: Summary =

@@ -56,11 +56,7 @@ pub struct Vault {
 
 impl Vault {
     /// A client of the Vault at `base` (public URL).
-    pub fn new(
-        base: &str,
-        stats: Arc<Stats>,
-        provider: GameProvider,
-    ) -> anyhow::Result<Self> {
+    pub fn new(base: &str, stats: Arc<Stats>, provider: GameProvider) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))

@@ -37,6 +37,7 @@ pub enum Ports {
 
 /// Arguments of `casino up`.
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "up-options")]
 pub struct Args {
     /// Keep PostgreSQL data (and the stack's generated secrets) in this directory between runs.
     #[arg(long)]
@@ -56,6 +57,12 @@ pub struct Args {
     /// Seconds each service may take to become ready.
     #[arg(long, default_value_t = 90)]
     pub ready_timeout: u64,
+    /// Also run the player simulator (`casino sim` with the options below) once the stack is up.
+    #[arg(long)]
+    pub sim: bool,
+    /// Simulator options (used with --sim).
+    #[command(flatten)]
+    pub sim_args: crate::sim::Args,
 }
 
 /// The services, in start order.
@@ -258,9 +265,25 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     print_table(&stack.info);
     let control_task = tokio::spawn(control::serve(stack.clone(), cancel.clone()));
     let watch_task = tokio::spawn(watch_processes(stack.clone(), cancel.clone()));
-    // SIM-HOOK
+    let sim_task = args.sim.then(|| {
+        let (sim_args, info, cancel) = (args.sim_args.clone(), stack.info.clone(), cancel.clone());
+        tokio::spawn(async move {
+            match crate::sim::run(&sim_args, &info, cancel.child_token()).await {
+                Ok(summary) => {
+                    summary.print();
+                    eprintln!(
+                        "casino: the simulation ended; the stack keeps running (Ctrl-C stops it)"
+                    );
+                }
+                Err(error) => eprintln!("casino: the simulation failed: {error:#}"),
+            }
+        })
+    });
     cancel.cancelled().await;
     eprintln!("casino: stopping");
+    if let Some(task) = sim_task {
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    }
     let _ = control_task.await;
     let _ = watch_task.await;
     let stack = Arc::try_unwrap(stack).map_err(|_| anyhow::anyhow!("the stack is still in use"))?;
@@ -582,6 +605,13 @@ fn process_specs(
         "PROBE_SIGNING_KEY".to_owned(),
         secrets.jwt_signing_key.clone(),
     )];
+    // A service variable already set in our environment wins over these local defaults (for example
+    // CONCIERGE_RECONCILE_WINDOW_SECONDS=10 for a quick reconciliation); children inherit it as is.
+    let ours = |mut env: Vec<(String, String)>| {
+        env.retain(|(name, _)| std::env::var_os(name).is_none());
+        env
+    };
+    let (vault, concierge, room) = (ours(vault), ours(concierge), ours(room));
     vec![
         spec(
             "vault",

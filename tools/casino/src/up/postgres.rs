@@ -177,7 +177,7 @@ impl LocalPostgres {
         if let Some((uid, gid)) = owner {
             cmd.uid(uid).gid(gid);
         }
-        casino_testkit::postgres::die_with_parent(&mut cmd);
+        super::process::isolate(&mut cmd);
         let mut child = tokio::process::Command::from(cmd)
             .spawn()
             .context("starting postgres")?;

@@ -32,6 +32,38 @@ pub fn send_signal(pid: u32, signal: Signal) {
     }
 }
 
+/// Prepare `cmd` to run as a child of `casino up`: it gets SIGTERM when `casino up` dies (parent-death
+/// signal; spawn from a thread that lives as long as the process), and it inherits no descriptor but
+/// stdin/stdout/stderr. The second matters: librdkafka's embedded broker lives in this process and its
+/// sockets are not close-on-exec, so a child holding a copy would keep a connection the broker "closed"
+/// open, and clients would wait on it forever after `casino fault kafka-down`.
+#[allow(unsafe_code)]
+pub fn isolate(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec and only makes two async-signal-safe
+    // system calls on plain integers; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // close_range(3, ~0, CLOSE_RANGE_CLOEXEC): every other descriptor closes at exec. Marking
+            // instead of closing keeps std's own exec-error pipe working. Linux >= 5.11.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            if libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// How to (re)start one process.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -109,7 +141,7 @@ impl Managed {
         // Own process group: a Ctrl-C in the terminal reaches only `casino up`, which stops children in
         // order; the parent-death signal covers `casino up` being killed outright.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        casino_testkit::postgres::die_with_parent(&mut cmd);
+        isolate(&mut cmd);
         let child = tokio::process::Command::from(cmd)
             .kill_on_drop(true)
             .spawn()

@@ -1,0 +1,178 @@
+//! Driving the `casino` binary from tests exactly as a user does: `casino up` as a child process, then
+//! `casino sim` and `casino fault` against it.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use casino::stack::StackInfo;
+use serde_json::Value;
+
+/// The `casino` binary.
+pub fn casino() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_casino"))
+}
+
+/// A fresh run directory under the temp dir.
+pub fn run_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("casino-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `casino up` running as a child.
+pub struct Up {
+    pub child: Child,
+    pub info: StackInfo,
+    pub run_dir: PathBuf,
+}
+
+impl Up {
+    /// Start `casino up --ports auto --run-dir <dir> <args>` with `env` and wait for stack.json.
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let run_dir = run_dir(name);
+        let mut child = casino()
+            .args(["up", "--ports", "auto", "--run-dir"])
+            .arg(&run_dir)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("casino starts");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let info = loop {
+            if let Ok(info) = StackInfo::load(&run_dir) {
+                break info;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let output = child.wait_with_output().unwrap();
+                panic!(
+                    "casino up exited before the stack was ready: {status}\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stack was not up within 180 s"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        Self {
+            child,
+            info,
+            run_dir,
+        }
+    }
+
+    /// `casino fault <args>` against this stack; asserts it succeeded and returns what it printed.
+    pub fn fault(&self, args: &[&str]) -> String {
+        let output = casino()
+            .arg("fault")
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "casino fault {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Start `casino sim --run-dir <dir> --quiet --summary-json <file> <args>` as a child.
+    pub fn sim(&self, args: &[&str]) -> (Child, PathBuf) {
+        let summary = self.run_dir.join("sim-summary.json");
+        let child = casino()
+            .arg("sim")
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .args(["--quiet", "--summary-json"])
+            .arg(&summary)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, summary)
+    }
+
+    /// SIGTERM, wait (90 s at most), return the exit status and everything `casino up` printed.
+    pub fn stop(mut self) -> (ExitStatus, String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.info.pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "casino up did not stop within 90 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let output = self.child.wait_with_output().unwrap();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+/// Wait for a child (a `casino sim`) and return its summary JSON.
+pub fn finish_sim(mut child: Child, summary: &Path, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("casino sim did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "casino sim failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(summary).expect("the summary is written"))
+        .expect("the summary is JSON")
+}
+
+/// The value of the first sample of `name` (exact name, any labels) in a Prometheus text page.
+pub fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// Poll `check` every 500 ms until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) if Instant::now() > deadline => {
+                panic!("{what}: not within {timeout:?}; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
