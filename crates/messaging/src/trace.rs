@@ -50,6 +50,12 @@ pub fn context_from_pairs(pairs: &[(String, String)]) -> opentelemetry::Context 
     })
 }
 
+/// Make `span` a child of the trace carried by a message's header pairs (no-op without a trace context):
+/// how a batch consumer gives each event its own place in the trace that produced it.
+pub fn set_parent_from_pairs(span: &tracing::Span, pairs: &[(String, String)]) {
+    let _ = span.set_parent(context_from_pairs(pairs));
+}
+
 struct PairInjector<'a>(&'a mut Vec<(String, String)>);
 
 impl Injector for PairInjector<'_> {

@@ -126,6 +126,23 @@ impl Processor {
             }
         }
 
+        // One span per event, child of the trace that produced it (the batch span only links traces),
+        // ended when the batch is done: a bet's trace shows Concierge processing that bet.
+        let _event_spans: Vec<tracing::Span> = events
+            .iter()
+            .map(|event| {
+                let span = tracing::info_span!(
+                    "concierge.process_event",
+                    otel.name = "concierge process event",
+                    otel.kind = "consumer",
+                    event_type = event.event_type,
+                    event_id = %event.event_id,
+                );
+                casino_messaging::trace::set_parent_from_pairs(&span, &batch[event.index].headers);
+                span
+            })
+            .collect();
+
         // Partitions never share a player: their events commit in parallel transactions (each group keeps
         // its partitions' order). If one fails the whole batch is retried; the groups that committed are
         // then duplicates.

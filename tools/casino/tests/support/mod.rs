@@ -24,7 +24,7 @@ pub fn run_dir(name: &str) -> PathBuf {
 
 /// `casino up` running as a child.
 pub struct Up {
-    pub child: Child,
+    child: Option<Child>,
     pub info: StackInfo,
     pub run_dir: PathBuf,
 }
@@ -61,7 +61,7 @@ impl Up {
             std::thread::sleep(Duration::from_millis(250));
         };
         Self {
-            child,
+            child: Some(child),
             info,
             run_dir,
         }
@@ -103,26 +103,45 @@ impl Up {
 
     /// SIGTERM, wait (90 s at most), return the exit status and everything `casino up` printed.
     pub fn stop(mut self) -> (ExitStatus, String, String) {
+        let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
             .args(["-TERM", &self.info.pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(90);
-        while self.child.try_wait().unwrap().is_none() {
+        while child.try_wait().unwrap().is_none() {
             assert!(
                 Instant::now() < deadline,
                 "casino up did not stop within 90 s"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        let output = self.child.wait_with_output().unwrap();
+        let output = child.wait_with_output().unwrap();
         let _ = std::fs::remove_dir_all(&self.run_dir);
         (
             output.status,
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
+    }
+}
+
+impl Drop for Up {
+    /// A failing test still stops the stack (SIGTERM: the same clean stop as `stop`).
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child
+            && matches!(child.try_wait(), Ok(None))
+        {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.info.pid.to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = child.kill();
+        }
     }
 }
 
