@@ -63,6 +63,20 @@ async fn casino_up_starts_everything_and_stops_it_all_cleanly_on_sigterm() {
         assert_eq!(metrics.status(), 200);
         assert!(metrics.text().await.unwrap().contains("service_ready"));
     }
+    // The README's hand-placed bet works against it.
+    let bet = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/try-a-bet"
+    ))
+    .env("CASINO_RUN_DIR", &run_dir)
+    .output()
+    .unwrap();
+    let answer = String::from_utf8_lossy(&bet.stdout);
+    assert!(
+        bet.status.success() && answer.contains(r#""status":"ok""#),
+        "scripts/try-a-bet: {answer}\n{}",
+        String::from_utf8_lossy(&bet.stderr)
+    );
     let pids: Vec<u32> = info.processes.iter().filter_map(|p| p.pid).collect();
     assert!(
         pids.len() >= 4,
