@@ -135,11 +135,13 @@ pub async fn track_http(mut req: Request, next: Next) -> Response {
 
     let mut response = next.run(req).await;
 
+    // Take, not clone: an upgraded connection (socket.io) keeps the request's extensions, and with them
+    // the slot, for its whole life; the span must end with the response.
     let (route, span) = slot
         .0
         .lock()
         .ok()
-        .and_then(|r| r.clone())
+        .and_then(|mut r| r.take())
         .unwrap_or_else(|| ("unmatched".to_owned(), tracing::Span::none()));
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
