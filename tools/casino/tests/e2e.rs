@@ -321,8 +321,11 @@ async fn the_platform_end_to_end_with_kafka_down_mid_run_loses_and_duplicates_no
         );
     }
 
-    let (status, _, stderr) = tokio::task::spawn_blocking(move || up.stop())
-        .await
-        .unwrap();
+    let (status, _, stderr) = tokio::task::spawn_blocking(move || {
+        let mut up = up;
+        up.stop()
+    })
+    .await
+    .unwrap();
     assert!(status.success(), "casino up stops cleanly: {stderr}");
 }

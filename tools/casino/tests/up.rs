@@ -1,32 +1,12 @@
 //! `casino up` as a user runs it: a real process that starts Postgres, the embedded broker, the three
 //! services, the probe and (when installed) Prometheus, and stops all of them on SIGTERM.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::Command;
 
 use casino::stack::StackInfo;
-
-fn casino() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_casino"))
-}
-
-fn wait_for_stack(run_dir: &Path, child: &mut std::process::Child) -> StackInfo {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Ok(info) = StackInfo::load(run_dir) {
-            return info;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("casino up exited before the stack was ready: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the stack was not up within 180 s"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use support::{Up, casino, run_dir};
 
 fn alive(pid: u32) -> bool {
     // A zombie (exited, not yet reaped) is not running.
@@ -37,15 +17,8 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn casino_up_starts_everything_and_stops_it_all_cleanly_on_sigterm() {
-    let run_dir = tempfile_dir("up-clean");
-    let mut child = casino()
-        .args(["up", "--ports", "auto", "--run-dir"])
-        .arg(&run_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("casino starts");
-    let info = wait_for_stack(&run_dir, &mut child);
+    let mut up = Up::start("up-clean", &[], &[]);
+    let (info, run_dir) = (up.info.clone(), up.run_dir.clone());
 
     let http = reqwest::Client::new();
     for urls in [&info.vault, &info.concierge, &info.room_service] {
@@ -89,24 +62,7 @@ async fn casino_up_starts_everything_and_stops_it_all_cleanly_on_sigterm() {
         "postgres runs as a child of casino up"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &info.pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "casino up did not stop within 90 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (exit, stdout, stderr) = up.stop();
     assert!(
         exit.success(),
         "exit 0 after a clean stop: {exit}\n{stderr}"
@@ -125,17 +81,15 @@ async fn casino_up_starts_everything_and_stops_it_all_cleanly_on_sigterm() {
         !run_dir.join("pgdata").exists(),
         "the throwaway database is removed"
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(&info.vault.public_url),
         "the table lists the services:\n{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&run_dir);
 }
 
 #[test]
 fn a_port_in_use_is_one_clear_line_and_nothing_starts() {
-    let run_dir = tempfile_dir("up-busy");
+    let run_dir = run_dir("up-busy");
     // Hold Vault's documented public port (or find it already taken, which is the same situation).
     let _held = std::net::TcpListener::bind("127.0.0.1:8081");
     let output = casino()
@@ -182,10 +136,4 @@ fn postgres_children(parent: u32) -> Vec<u32> {
         }
     }
     pids
-}
-
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("casino-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }

@@ -102,7 +102,7 @@ impl Up {
     }
 
     /// SIGTERM, wait (90 s at most), return the exit status and everything `casino up` printed.
-    pub fn stop(mut self) -> (ExitStatus, String, String) {
+    pub fn stop(&mut self) -> (ExitStatus, String, String) {
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
             .args(["-TERM", &self.info.pid.to_string()])
@@ -118,7 +118,6 @@ impl Up {
             std::thread::sleep(Duration::from_millis(200));
         }
         let output = child.wait_with_output().unwrap();
-        let _ = std::fs::remove_dir_all(&self.run_dir);
         (
             output.status,
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -128,7 +127,7 @@ impl Up {
 }
 
 impl Drop for Up {
-    /// A failing test still stops the stack (SIGTERM: the same clean stop as `stop`).
+    /// A failing test still stops the stack (SIGTERM: the same clean stop as `stop`); the run directory goes.
     fn drop(&mut self) {
         if let Some(child) = &mut self.child
             && matches!(child.try_wait(), Ok(None))
@@ -142,6 +141,7 @@ impl Drop for Up {
             }
             let _ = child.kill();
         }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
     }
 }
 
