@@ -66,6 +66,9 @@ pub enum AmountError {
     /// Zero or negative where a positive amount is needed.
     #[error("the amount must be greater than zero")]
     NotPositive,
+    /// Negative where zero or more is allowed (a win).
+    #[error("the amount must not be negative")]
+    Negative,
     /// More decimals than the currency has.
     #[error("{currency} amounts have at most {exponent} decimals")]
     TooPrecise {
@@ -85,6 +88,7 @@ impl AmountError {
         match self {
             AmountError::Malformed(_) => "invalid_amount",
             AmountError::NotPositive => "invalid_amount",
+            AmountError::Negative => "invalid_amount",
             AmountError::TooPrecise { .. } => "amount_too_precise",
             AmountError::TooLarge => "amount_too_large",
         }
@@ -127,6 +131,20 @@ pub fn parse_positive_minor(raw: &str, currency: &str, exponent: u32) -> Result<
     let minor = parse_signed_minor(raw, currency, exponent)?;
     if minor <= 0 {
         return Err(AmountError::NotPositive);
+    }
+    Ok(minor)
+}
+
+/// Parse a decimal that may be zero but not negative (a win that pays nothing) into minor units. A sign is
+/// refused even on zero (`"-0"`): a provider sending one has a bug worth seeing.
+pub fn parse_non_negative_minor(
+    raw: &str,
+    currency: &str,
+    exponent: u32,
+) -> Result<i64, AmountError> {
+    let minor = parse_signed_minor(raw, currency, exponent)?;
+    if minor < 0 || raw.trim_start().starts_with('-') {
+        return Err(AmountError::Negative);
     }
     Ok(minor)
 }
@@ -197,6 +215,38 @@ mod tests {
             assert!(
                 matches!(
                     parse_positive_minor(garbage, "EUR", 2),
+                    Err(AmountError::Malformed(_))
+                ),
+                "{garbage}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_is_a_valid_non_negative_amount_but_negatives_and_garbage_are_not() {
+        assert_eq!(parse_non_negative_minor("0", "EUR", 2), Ok(0));
+        assert_eq!(parse_non_negative_minor("0.00", "EUR", 2), Ok(0));
+        assert_eq!(parse_non_negative_minor("0", "JPY", 0), Ok(0));
+        assert_eq!(parse_non_negative_minor("1.50", "EUR", 2), Ok(150));
+        for negative in ["-0.01", "-5", "-0", "-0.00"] {
+            assert_eq!(
+                parse_non_negative_minor(negative, "EUR", 2),
+                Err(AmountError::Negative),
+                "{negative}"
+            );
+        }
+        assert_eq!(AmountError::Negative.code(), "invalid_amount");
+        assert_eq!(
+            parse_non_negative_minor("0.001", "EUR", 2),
+            Err(AmountError::TooPrecise {
+                currency: "EUR".into(),
+                exponent: 2
+            })
+        );
+        for garbage in ["", "abc", "1e5", "+0", "--0", "0,0", "NaN"] {
+            assert!(
+                matches!(
+                    parse_non_negative_minor(garbage, "EUR", 2),
                     Err(AmountError::Malformed(_))
                 ),
                 "{garbage}"

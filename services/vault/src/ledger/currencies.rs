@@ -6,7 +6,9 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::domain::money::{AmountError, CurrencyCode, parse_positive_minor};
+use crate::domain::money::{
+    AmountError, CurrencyCode, parse_non_negative_minor, parse_positive_minor,
+};
 use crate::error::VaultError;
 
 /// One currency and its rules.
@@ -41,6 +43,12 @@ impl Currency {
     /// Parse a positive decimal amount of this currency into minor units, as a 400 on failure.
     pub fn parse_amount(&self, raw: &str) -> Result<i64, VaultError> {
         parse_positive_minor(raw, &self.code, self.exp()).map_err(amount_error)
+    }
+
+    /// Parse a decimal amount of this currency that may be zero (a win paying nothing, which closes a lost
+    /// round) into minor units, as a 400 on failure (negative or malformed: `invalid_amount`).
+    pub fn parse_win_amount(&self, raw: &str) -> Result<i64, VaultError> {
+        parse_non_negative_minor(raw, &self.code, self.exp()).map_err(amount_error)
     }
 }
 

@@ -8,7 +8,9 @@
 //!   refused with `already_rolled_back`;
 //! - a duplicate rollback returns the first answer; a win after its bet was rolled back is refused
 //!   (`already_rolled_back`); a rollback after the round was settled is refused (`round_settled`);
-//! - bets need a game session of the player (`POST /api/v1/games/sessions`); wins and rollbacks do not.
+//! - bets need a game session of the player (`POST /api/v1/games/sessions`); wins and rollbacks do not;
+//! - a win of zero (how providers close a lost round) is checked, claimed and answered like any win, and
+//!   settles the round with `close_round`, but posts no transfer (no outbox event): `transfer_id` is null.
 //!
 //! Also here: `POST /api/v1/games/sessions` (player JWT) creating the session a provider presents with bets.
 
@@ -201,28 +203,45 @@ impl<'a> Call<'a> {
     /// Store the accepted answer on the claimed transaction id, commit, count: the end of a win or rollback.
     async fn accept(
         &self,
-        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
         transaction_id: &str,
         posted: crate::ledger::Posted,
         currency: &Currency,
     ) -> Result<GameAnswer, sqlx::Error> {
-        let body = ok_body(
-            transaction_id,
-            posted.transfer_id,
-            posted.balance_after,
-            currency,
-        );
+        let answer = self
+            .accept_answer(
+                tx,
+                transaction_id,
+                Some(posted.transfer_id),
+                posted.balance_after,
+                currency,
+            )
+            .await?;
+        posted.record_metrics();
+        Ok(answer)
+    }
+
+    /// Store the `ok` answer (`transfer_id` null when nothing was posted) on the claimed transaction id,
+    /// commit, count the request. Transfer metrics are the caller's.
+    async fn accept_answer(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        transaction_id: &str,
+        transfer_id: Option<Uuid>,
+        balance: i64,
+        currency: &Currency,
+    ) -> Result<GameAnswer, sqlx::Error> {
+        let body = ok_body(transaction_id, transfer_id, balance, currency);
         finish(
             &mut tx,
             &self.provider,
             transaction_id,
-            Some(posted.transfer_id),
+            transfer_id,
             StatusCode::OK,
             &body,
         )
         .await?;
         tx.commit().await?;
-        posted.record_metrics();
         self.count("ok");
         Ok(GameAnswer {
             status: StatusCode::OK,
@@ -338,7 +357,14 @@ fn request_hash<T: Serialize>(request: &T) -> Vec<u8> {
     Sha256::digest(serde_json::to_vec(request).unwrap_or_default()).to_vec()
 }
 
-fn ok_body(transaction_id: &str, transfer_id: Uuid, balance: i64, currency: &Currency) -> Value {
+/// The `ok` answer of a win or rollback (bets answer from SQL in the same shape); `transfer_id` is null for
+/// a win of zero, which posts nothing.
+fn ok_body(
+    transaction_id: &str,
+    transfer_id: Option<Uuid>,
+    balance: i64,
+    currency: &Currency,
+) -> Value {
     json!({
         "status": "ok",
         "transaction_id": transaction_id,
@@ -768,8 +794,9 @@ async fn settle_win(
     ] {
         check_id(name, value).map_err(transient)?;
     }
+    // Zero is a valid win: it is how a provider closes a lost round.
     let amount = currency
-        .parse_amount(&request.amount.0)
+        .parse_win_amount(&request.amount.0)
         .map_err(transient)?;
     if player_locked(state, request.player_id)
         .await
@@ -781,7 +808,12 @@ async fn settle_win(
             "unknown player",
         )));
     }
-    let amount_eur = eur(state, currency, amount).map_err(transient)?;
+    // A win of zero moves nothing, so it needs no exchange rate.
+    let amount_eur = if amount > 0 {
+        eur(state, currency, amount).map_err(transient)?
+    } else {
+        rust_decimal::Decimal::ZERO
+    };
     let hash = request_hash(request);
     state
         .ledger
@@ -886,6 +918,31 @@ async fn settle_win(
             "the bet of this win was rolled back",
         )));
     }
+    if amount == 0 {
+        // A lost round: nothing to post (a transfer is never zero, so no outbox event and no balance
+        // push either), but the round closes and the answer is stored for replays like any win's.
+        if request.close_round {
+            settle_round(&mut tx, &call.provider, &request.round_id)
+                .await
+                .map_err(|e| transient(e.into()))?;
+        }
+        let balance = Ledger::balance(&mut tx, request.player_id, &currency.code)
+            .await
+            .map_err(|e| transient(e.into()))?;
+        tracing::info!(
+            provider = %call.provider,
+            transaction_id = %request.transaction_id,
+            player_id = %request.player_id,
+            round_id = %request.round_id,
+            close_round = request.close_round,
+            balance,
+            "win of zero: no transfer"
+        );
+        return call
+            .accept_answer(tx, &request.transaction_id, None, balance, currency)
+            .await
+            .map_err(|e| transient(e.into()));
+    }
     let posting = Posting {
         kind: TransferKind::Win,
         player_id: request.player_id,
@@ -911,16 +968,29 @@ async fn settle_win(
         .await
         .map_err(|e| transient(post_error(e)))?;
     if request.close_round {
-        sqlx::query("UPDATE rounds SET status = 'settled', settled_at = now() WHERE provider = $1 AND round_id = $2")
-            .bind(&call.provider)
-            .bind(&request.round_id)
-            .execute(&mut *tx)
+        settle_round(&mut tx, &call.provider, &request.round_id)
             .await
             .map_err(|e| transient(e.into()))?;
     }
     call.accept(tx, &request.transaction_id, posted, currency)
         .await
         .map_err(|e| transient(e.into()))
+}
+
+/// Mark a round settled (`close_round`): later bets, wins and rollbacks in it are `round_settled`.
+async fn settle_round(
+    tx: &mut PgConnection,
+    provider: &str,
+    round_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rounds SET status = 'settled', settled_at = now() WHERE provider = $1 AND round_id = $2",
+    )
+    .bind(provider)
+    .bind(round_id)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 async fn rollback(
