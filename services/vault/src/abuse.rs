@@ -61,7 +61,9 @@ impl std::fmt::Debug for AbuseDetector {
     }
 }
 
-/// Keep at most one signal of a kind per player per minute: a burst is one finding, not hundreds.
+/// Keep at most one derived signal (velocity, rollback ratio, insufficient-funds hammering) of a kind per
+/// player per minute: a burst is one finding, not hundreds. Refused requests (over limit, idempotency
+/// conflict, bad signature) are recorded each time.
 const SIGNAL_COOLDOWN: Duration = Duration::from_secs(60);
 
 fn count_recent(
