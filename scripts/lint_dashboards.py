@@ -19,6 +19,13 @@ rules and all dashboard queries, one per line: label matchers, functions, keywor
 and by/without/on/ignoring label lists are stripped; histogram series keep their _bucket,
 _sum or _count suffix as written; names produced by our own recording rules are left out
 (add --include-recorded to list them too).
+
+With --exprs, prints instead a JSON array of every Prometheus query of the dashboards (panel
+targets and template-variable queries; CloudWatch ones are not Prometheus and are left out), each
+`{"dashboard", "panel", "ref", "expr"}` with `expr` ready for Prometheus's /api/v1/query: Grafana's
+$__rate_interval, $__interval and $__range replaced as for --promtool, and any other `$var`,
+`${var}`, `${var:format}` or `[[var]]` template variable by `.*` (match-all in a regex matcher).
+The live check (tools/casino/tests/live_alerts.rs) runs every one against a running Prometheus.
 """
 
 import argparse
@@ -52,6 +59,13 @@ GRAFANA_VARS = {"$__rate_interval": "5m", "${__rate_interval}": "5m", "$__interv
 
 
 # ------------------------------------------------------------------------ PromQL names
+
+
+def substitute(expr):
+    """`expr` with Grafana's built-in intervals and template variables replaced (see --exprs)."""
+    for var, value in GRAFANA_VARS.items():
+        expr = expr.replace(var, value)
+    return re.sub(r"\$\{\w+(?::[^}]*)?\}|\[\[\w+(?::[^\]]*)?\]\]|\$[A-Za-z_]\w*", ".*", expr)
 
 
 def metric_names(expr):
@@ -117,9 +131,12 @@ def ds_ref(value):
     return None, value
 
 
-def lint_dashboard(path, doc, errors):
+def lint_dashboard(path, doc, errors, details=None):
+    """Check one dashboard; its Prometheus expressions. With `details` (a list), also append
+    `{"dashboard", "panel", "ref", "expr"}` for each of them (expr as written)."""
     name = os.path.basename(path)
     exprs = []
+    details = [] if details is None else details
     for key in ("uid", "title", "schemaVersion"):
         if not doc.get(key):
             errors.append(f"{name}: `{key}` missing")
@@ -132,7 +149,10 @@ def lint_dashboard(path, doc, errors):
         elif var.get("type") == "query":
             t, uid = ds_ref(var.get("datasource"))
             if t == "prometheus" or t is None:
-                exprs += templating_exprs(var.get("query"))
+                for e in templating_exprs(var.get("query")):
+                    exprs.append(e)
+                    details.append({"dashboard": name, "panel": f"variable {var.get('name')}",
+                                    "ref": None, "expr": e})
     for var, kind in variables.items():
         if kind not in DS_TYPES:
             errors.append(f"{name}: datasource variable {var} has unexpected type {kind!r}")
@@ -189,13 +209,15 @@ def lint_dashboard(path, doc, errors):
                     errors.append(f"{where} query {t.get('refId')}: empty expr")
                 else:
                     exprs.append(t["expr"])
+                    details.append({"dashboard": name, "panel": title or str(panel.get("id")),
+                                    "ref": t.get("refId"), "expr": t["expr"]})
             elif kind == "cloudwatch":
                 if not t.get("namespace") or not t.get("metricName"):
                     errors.append(f"{where} query {t.get('refId')}: CloudWatch query needs namespace and metricName")
     return exprs
 
 
-def load_dashboards(root, errors):
+def load_dashboards(root, errors, details=None):
     files = sorted(glob.glob(os.path.join(root, "dashboards", "*.json")))
     if not files:
         errors.append("no dashboards in dashboards/")
@@ -211,7 +233,8 @@ def load_dashboards(root, errors):
         if uid in uids:
             errors.append(f"{os.path.basename(path)}: uid {uid!r} also used by {uids[uid]}")
         uids[uid] = os.path.basename(path)
-        all_exprs += [(os.path.basename(path), e) for e in lint_dashboard(path, doc, errors)]
+        all_exprs += [(os.path.basename(path), e)
+                      for e in lint_dashboard(path, doc, errors, details)]
     return files, all_exprs
 
 
@@ -250,12 +273,21 @@ def main():
     ap.add_argument("--include-recorded", action="store_true",
                     help="with --metrics: also list names produced by our recording rules")
     ap.add_argument("--promtool", action="store_true", help="also parse panel queries with promtool")
+    ap.add_argument("--exprs", action="store_true",
+                    help="print every Prometheus panel query, variables substituted, as JSON, then exit")
     args = ap.parse_args()
 
     errors = []
     alerts, records, rule_errors = lint_alerts.load_rules(os.path.join(args.root, "alerts"))
     recorded = {r["record"] for _, _, r in records}
-    files, exprs = load_dashboards(args.root, errors)
+    details = []
+    files, exprs = load_dashboards(args.root, errors, details)
+
+    if args.exprs:
+        for e in errors:
+            print(f"lint_dashboards: {e}", file=sys.stderr)
+        print(json.dumps([dict(d, expr=substitute(d["expr"])) for d in details], indent=1))
+        return 1 if errors else 0
 
     if args.metrics:
         names = set()

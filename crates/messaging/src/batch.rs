@@ -125,6 +125,7 @@ pub async fn run_batch_consumer<H: BatchHandler>(
     consumer
         .subscribe(&topics)
         .with_context(|| format!("subscribing to {topics:?}"))?;
+    crate::describe_consumer(&topics);
     tracing::info!(group = %common.group_id, topics = ?topics, max_batch, "batch consumer started");
 
     let mut batch: Vec<Incoming> = Vec::with_capacity(max_batch);

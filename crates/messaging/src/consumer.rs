@@ -127,6 +127,27 @@ pub(crate) struct LagContext {
 }
 
 impl ClientContext for LagContext {
+    /// librdkafka's own lines (broker down, group rebalances, and the `KAFKA_DEBUG` contexts) as tracing
+    /// events under target `librdkafka`, so they reach the JSON log (rdkafka's default goes to the `log`
+    /// crate, which the services do not route).
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
+            }
+            L::Warning => {
+                tracing::warn!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
+            }
+            L::Notice | L::Info => {
+                tracing::info!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
+            }
+            L::Debug => {
+                tracing::debug!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
+            }
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in statistics.topics {
             let mut total = 0;
@@ -187,6 +208,7 @@ pub async fn run_consumer<H: Handler>(
     consumer
         .subscribe(&topics)
         .with_context(|| format!("subscribing to {topics:?}"))?;
+    crate::describe_consumer(&topics);
     tracing::info!(group = %settings.group_id, topics = ?topics, "consumer started");
 
     loop {

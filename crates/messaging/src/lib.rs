@@ -23,6 +23,34 @@ pub use producer::Producer;
 
 use rdkafka::ClientConfig;
 
+/// Publish `kafka_producer_messages_total{topic, outcome}` at zero for `topics` and both outcomes (`ok`,
+/// `error`), so error ratios read 0 rather than nothing before the first failure. Call once the metrics
+/// recorder is installed, with the topics the service produces to.
+pub fn describe_producer(topics: &[&str]) {
+    for topic in topics {
+        for outcome in ["ok", "error"] {
+            metrics::counter!("kafka_producer_messages_total",
+                "topic" => (*topic).to_owned(), "outcome" => outcome)
+            .increment(0);
+        }
+    }
+}
+
+/// Publish a consumer's counters at zero for each of its topics: `kafka_consumer_messages_total{topic,
+/// outcome}` (`ok`, `retry`, `dlq`) and `kafka_dlq_messages_total{topic}` (the DLQ alert uses
+/// `increase()`, which would miss the first dead letter of a series that starts at 1). The consumer
+/// loops call it when they subscribe.
+pub fn describe_consumer(topics: &[&str]) {
+    for topic in topics {
+        for outcome in ["ok", "retry", "dlq"] {
+            metrics::counter!("kafka_consumer_messages_total",
+                "topic" => (*topic).to_owned(), "outcome" => outcome)
+            .increment(0);
+        }
+        metrics::counter!("kafka_dlq_messages_total", "topic" => (*topic).to_owned()).increment(0);
+    }
+}
+
 /// How to reach the cluster.
 #[derive(Clone)]
 pub struct KafkaConfig {
@@ -72,8 +100,8 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id)
             .set("security.protocol", &self.security_protocol);
-        // librdkafka's debug contexts (`cgrp,fetch,broker`), for diagnosing a client in place; its lines go
-        // to the service log at DEBUG (`RUST_LOG=info,librdkafka=debug`).
+        // librdkafka's debug contexts (`cgrp,fetch,broker`), for diagnosing a client in place; consumers log
+        // them at DEBUG under target `librdkafka` (`RUST_LOG=info,librdkafka=debug`).
         if let Ok(debug) = std::env::var("KAFKA_DEBUG")
             && !debug.is_empty()
         {

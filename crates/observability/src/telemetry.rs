@@ -111,9 +111,7 @@ pub fn init_telemetry(info: &ServiceInfo) -> anyhow::Result<TelemetryGuard> {
         .or_else(|_| EnvFilter::try_new("info"))
         .context("parsing RUST_LOG")?;
     let subscriber = subscriber(info, io::stdout, &provider, filter);
-    // `try_init` also routes the `log` crate into tracing, so librdkafka's own lines (broker down,
-    // group rebalances; forwarded by rdkafka through `log`) reach the JSON log with everything else.
-    tracing_subscriber::util::SubscriberInitExt::try_init(subscriber)
+    tracing::subscriber::set_global_default(subscriber)
         .context("a global tracing subscriber is already installed")?;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(provider.clone());

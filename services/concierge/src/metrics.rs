@@ -60,3 +60,13 @@ pub fn describe() {
     gauge!(OUTBOX_PENDING).set(0.0);
     gauge!(OUTBOX_OLDEST_AGE).set(0.0);
 }
+
+/// Publish the level-up and level-down counters at zero for every level of `levels` above the first (the
+/// ones a player can reach), so the level-up panel reads 0 before anyone levels up. Call after
+/// [`describe`], with the rule set in force at start.
+pub fn describe_levels(levels: &crate::domain::levels::LevelTable) {
+    for tier in levels.tiers().iter().filter(|t| t.level > 0) {
+        metrics::counter!(LEVEL_UPS, "level" => tier.level.to_string()).increment(0);
+        metrics::counter!(LEVEL_DOWNS, "level" => tier.level.to_string()).increment(0);
+    }
+}

@@ -79,6 +79,14 @@ impl Application {
 
         let stats = Arc::new(ConsumerStats::default());
         let tuning = &settings.consumer;
+        casino_messaging::describe_producer(&[&tuning.rewards_topic]);
+        match rules.current(&pool).await {
+            Ok(current) => crate::metrics::describe_levels(&current.levels),
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                "could not read the rule set to publish the level counters at zero"
+            ),
+        }
         let processor = Processor::new(
             pool.clone(),
             rules.clone(),

@@ -124,6 +124,8 @@ pub fn describe() {
     for event in EVENTS {
         metrics::counter!(EMITTED, "event" => event).increment(0);
     }
+    // Chat is the one topic Room-Service produces to.
+    casino_messaging::describe_producer(&[casino_events::topics::ROOM_CHAT]);
 }
 
 /// Count `sockets` deliveries of `event` and, when any socket was reached, the delivery latency.

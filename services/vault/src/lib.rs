@@ -9,6 +9,7 @@
 //! - [`payments`]: the payment provider trait and the sandbox PSP; `routes::payments` the payment flow.
 //! - [`abuse`], [`players`], [`rates`], [`idempotency`]: the rules around the ledger.
 //! - [`error`]: the one error type and its JSON answers.
+//! - [`metrics`]: the series published at zero at start (alert rules and dashboards rely on them).
 
 pub mod abuse;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod ledger;
+pub mod metrics;
 pub mod payments;
 pub mod players;
 pub mod rates;

@@ -145,6 +145,15 @@ impl Application {
             admin,
         )
         .await?;
+        // The metrics recorder exists from here on.
+        crate::metrics::describe(
+            &currencies
+                .all()
+                .into_iter()
+                .map(|c| c.code)
+                .collect::<Vec<_>>(),
+            &settings.psp_providers.keys().cloned().collect::<Vec<_>>(),
+        );
         psp_urls.set(
             settings
                 .public_url

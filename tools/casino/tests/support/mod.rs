@@ -195,3 +195,96 @@ where
         }
     }
 }
+
+impl Up {
+    /// Like [`Up::start`], but never leaves a half-started stack behind and does not panic: when `casino
+    /// up` exits early or the stack is not up within 180 s, it is stopped (SIGTERM, then SIGKILL after
+    /// 60 s) and the reason returned, with what it printed.
+    pub fn try_start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
+        let run_dir = run_dir(name);
+        let mut child = casino()
+            .args(["up", "--ports", "auto", "--run-dir"])
+            .arg(&run_dir)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("casino up does not start: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Ok(info) = StackInfo::load(&run_dir) {
+                return Ok(Self {
+                    child: Some(child),
+                    info,
+                    run_dir,
+                });
+            }
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                if exited.is_none() {
+                    let _ = Command::new("kill")
+                        .args(["-TERM", &child.id().to_string()])
+                        .status();
+                    let stop_deadline = Instant::now() + Duration::from_secs(60);
+                    while child.try_wait().ok().flatten().is_none() {
+                        if Instant::now() > stop_deadline {
+                            let _ = child.kill();
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+                let output = child.wait_with_output().ok();
+                let mut stderr = output
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default();
+                // The run directory goes; keep the end of each process's log in the message.
+                let mut logs: Vec<PathBuf> = std::fs::read_dir(run_dir.join("logs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|entry| entry.path())
+                    .collect();
+                logs.sort();
+                for log in logs {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                    stderr.push_str(&format!("\n--- end of {}:\n{tail}\n", log.display()));
+                }
+                let _ = std::fs::remove_dir_all(&run_dir);
+                return Err(match exited {
+                    Some(status) => {
+                        format!("casino up exited before the stack was ready: {status}\n{stderr}")
+                    }
+                    None => format!("the stack was not up within 180 s (stopped it)\n{stderr}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// `casino fault <args>` against this stack without panicking: what it printed, or why it failed.
+    pub async fn try_fault(run_dir: &Path, args: &[&str]) -> Result<String, String> {
+        let mut command = casino();
+        command
+            .arg("fault")
+            .arg("--run-dir")
+            .arg(run_dir)
+            .args(args);
+        let output = tokio::process::Command::from(command)
+            .output()
+            .await
+            .map_err(|e| format!("casino fault {args:?} does not start: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            Err(format!(
+                "casino fault {args:?} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+}
