@@ -7,6 +7,8 @@
 //! by Vault's outbox relay before Concierge starts, and the `concierge` consumer group's offsets are
 //! committed past them, so Concierge's consumer starts after them.
 
+mod vault_support;
+
 use std::time::{Duration, Instant};
 
 use casino_auth::{extract::TokenVerifier, jwt::RemoteJwks};
@@ -16,11 +18,7 @@ use casino_concierge::{
     startup::{Application as Concierge, MIGRATOR as CONCIERGE_MIGRATOR},
 };
 use casino_events::topics;
-use casino_testkit::{kafka::TestKafka, postgres::TestDatabase, service_settings};
-use casino_vault::{
-    config::Settings as VaultSettings,
-    startup::{Application as Vault, MIGRATOR as VAULT_MIGRATOR},
-};
+use casino_testkit::{postgres::TestDatabase, service_settings};
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{BaseConsumer, CommitMode, Consumer as _},
@@ -28,8 +26,8 @@ use rdkafka::{
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use uuid::Uuid;
+use vault_support::{RunningVault, SECRET, kafka_with_all_topics};
 
-const SECRET: &str = "acme-secret-key";
 const INTERNAL_TOKEN: &str = "test-internal-token";
 
 async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
@@ -129,24 +127,9 @@ fn skip_everything_published(bootstrap: &str, topics: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_whose_every_event_concierge_missed_is_reported_by_the_reconciler() {
-    let mut all: Vec<String> = topics::ALL.iter().map(|t| (*t).to_owned()).collect();
-    all.extend(topics::ALL.iter().map(|t| topics::dlq(t)));
-    let names: Vec<&str> = all.iter().map(String::as_str).collect();
-    let kafka = TestKafka::start(&names).unwrap();
-
-    // Vault, with a game provider and a first admin.
-    let vault_db = TestDatabase::create(&VAULT_MIGRATOR).await.unwrap();
-    let mut vault_settings =
-        VaultSettings::with_common(service_settings(&vault_db.url, kafka.bootstrap_servers()));
-    vault_settings
-        .game_providers
-        .insert("acme".into(), SECRET.into());
-    vault_settings.bootstrap_admin = Some(("admin@casino.test".into(), "staff secret 123".into()));
-    let vault_app = Vault::build(vault_settings).await.unwrap();
-    let vault = format!("http://{}", vault_app.public_addr());
-    let vault_admin = format!("http://{}", vault_app.admin_addr());
-    let vault_lifecycle = vault_app.lifecycle().clone();
-    let vault_running = tokio::spawn(vault_app.run_until_stopped());
+    let kafka = kafka_with_all_topics();
+    let vault_app = RunningVault::start(&kafka).await;
+    let (vault, vault_admin) = (vault_app.url.clone(), vault_app.admin_url.clone());
 
     let http = reqwest::Client::new();
     let admin = post(
@@ -188,7 +171,7 @@ async fn a_player_whose_every_event_concierge_missed_is_reported_by_the_reconcil
     loop {
         let pending: i64 =
             sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&vault_db.pool)
+                .fetch_one(&vault_app.db.pool)
                 .await
                 .unwrap();
         if pending == 0 {
@@ -301,6 +284,5 @@ async fn a_player_whose_every_event_concierge_missed_is_reported_by_the_reconcil
 
     concierge_lifecycle.request_shutdown();
     assert_eq!(concierge_running.await.unwrap().unwrap().exit_code(), 0);
-    vault_lifecycle.request_shutdown();
-    assert_eq!(vault_running.await.unwrap().unwrap().exit_code(), 0);
+    vault_app.stop().await;
 }

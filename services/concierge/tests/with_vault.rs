@@ -2,6 +2,8 @@
 //! show up in `/rewards/me` and on the leaderboard, and the reconciler finds Concierge and Vault in
 //! agreement; an event Concierge "missed" shows up as a mismatch.
 
+mod vault_support;
+
 use std::time::{Duration, Instant};
 
 use casino_auth::{extract::TokenVerifier, jwt::RemoteJwks};
@@ -10,15 +12,9 @@ use casino_concierge::{
     reconciler::{self, HttpVault},
     startup::{Application as Concierge, MIGRATOR as CONCIERGE_MIGRATOR},
 };
-use casino_events::topics;
-use casino_testkit::{kafka::TestKafka, postgres::TestDatabase, service_settings};
-use casino_vault::{
-    config::Settings as VaultSettings,
-    startup::{Application as Vault, MIGRATOR as VAULT_MIGRATOR},
-};
+use casino_testkit::{postgres::TestDatabase, service_settings};
 use serde_json::{Value, json};
-
-const SECRET: &str = "acme-secret-key";
+use vault_support::{RunningVault, SECRET, kafka_with_all_topics};
 
 async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
     casino_testkit::http::post_json(http, url, token, body).await
@@ -30,24 +26,9 @@ async fn game(http: &reqwest::Client, vault: &str, operation: &str, body: Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bets_through_vaults_game_api_become_rewards_and_the_reconciler_agrees_with_vault() {
-    let mut all: Vec<String> = topics::ALL.iter().map(|t| (*t).to_owned()).collect();
-    all.extend(topics::ALL.iter().map(|t| topics::dlq(t)));
-    let names: Vec<&str> = all.iter().map(String::as_str).collect();
-    let kafka = TestKafka::start(&names).unwrap();
-
-    // Vault, with a game provider and a first admin.
-    let vault_db = TestDatabase::create(&VAULT_MIGRATOR).await.unwrap();
-    let mut vault_settings =
-        VaultSettings::with_common(service_settings(&vault_db.url, kafka.bootstrap_servers()));
-    vault_settings
-        .game_providers
-        .insert("acme".into(), SECRET.into());
-    vault_settings.bootstrap_admin = Some(("admin@casino.test".into(), "staff secret 123".into()));
-    let vault_app = Vault::build(vault_settings).await.unwrap();
-    let vault = format!("http://{}", vault_app.public_addr());
-    let vault_admin = format!("http://{}", vault_app.admin_addr());
-    let vault_lifecycle = vault_app.lifecycle().clone();
-    let vault_running = tokio::spawn(vault_app.run_until_stopped());
+    let kafka = kafka_with_all_topics();
+    let vault_app = RunningVault::start(&kafka).await;
+    let (vault, vault_admin) = (vault_app.url.clone(), vault_app.admin_url.clone());
 
     // Concierge, verifying tokens with Vault's JWKS over HTTP and reconciling against Vault's internal API.
     let concierge_db = TestDatabase::create(&CONCIERGE_MIGRATOR).await.unwrap();
@@ -205,6 +186,5 @@ async fn bets_through_vaults_game_api_become_rewards_and_the_reconciler_agrees_w
 
     concierge_lifecycle.request_shutdown();
     assert_eq!(concierge_running.await.unwrap().unwrap().exit_code(), 0);
-    vault_lifecycle.request_shutdown();
-    assert_eq!(vault_running.await.unwrap().unwrap().exit_code(), 0);
+    vault_app.stop().await;
 }
