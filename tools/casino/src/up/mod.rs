@@ -104,7 +104,12 @@ impl Secrets {
                 ("sandbox".into(), token(24)),
                 ("sandbox-b".into(), token(24)),
             ],
-            admin_password: format!("staff-{}", token(12)),
+            // Vault's password rule wants a letter and a digit; random base64 may have no digit.
+            admin_password: format!(
+                "staff-{}-{}",
+                token(12),
+                rand::Rng::gen_range(&mut rand::thread_rng(), 10..100)
+            ),
         }
     }
 
