@@ -20,21 +20,19 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::Utc;
 use opentelemetry::trace::TraceContextExt as _;
 use rdkafka::{
     Message as _,
-    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    consumer::Consumer as _,
     error::KafkaError,
     message::{BorrowedMessage, Headers as _},
-    types::RDKafkaErrorCode,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::consumer::{ConsumerSettings, Flow, HandlerError, Incoming, LagContext, dead_letter};
+use crate::consumer::{ConsumerSettings, Flow, HandlerError, Incoming, dead_letter};
 use crate::{producer::Producer, trace};
 
 /// Most messages of a batch whose trace contexts are linked from the batch span.
@@ -104,28 +102,8 @@ pub async fn run_batch_consumer<H: BatchHandler>(
 ) -> anyhow::Result<()> {
     let max_batch = settings.max_batch.max(1);
     let common = &settings.consumer;
-    let mut config = common.kafka.client_config();
-    config
-        .set("group.id", &common.group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "5000")
-        .set("session.timeout.ms", "10000");
-    for (key, value) in &common.overrides {
-        config.set(key, value);
-    }
-    let consumer: StreamConsumer<LagContext> = config
-        .create_with_context(LagContext {
-            group: common.group_id.clone(),
-        })
-        .context("creating the Kafka consumer")?;
+    let consumer = crate::consumer::subscribe(common)?;
     let topics: Vec<&str> = common.topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topics)
-        .with_context(|| format!("subscribing to {topics:?}"))?;
-    crate::describe_consumer(&topics);
     tracing::info!(group = %common.group_id, topics = ?topics, max_batch, "batch consumer started");
 
     let mut batch: Vec<Incoming> = Vec::with_capacity(max_batch);
@@ -189,13 +167,7 @@ pub async fn run_batch_consumer<H: BatchHandler>(
         }
     }
 
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => {}
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => {
-            tracing::warn!(group = %common.group_id, error = %error, "final offset commit failed")
-        }
-    }
+    crate::consumer::commit_final(&consumer, &common.group_id);
     tracing::info!(group = %common.group_id, "batch consumer stopped, offsets committed");
     Ok(())
 }

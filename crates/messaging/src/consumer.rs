@@ -180,13 +180,9 @@ pub(crate) enum Flow {
     Stopped,
 }
 
-/// Consume until `stop` is cancelled, then commit the stored offsets and return.
-pub async fn run_consumer<H: Handler>(
-    settings: ConsumerSettings,
-    handler: H,
-    dlq: Producer,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
+/// A consumer of `settings.topics` in `settings.group_id`, subscribed, with offsets stored only for finished
+/// messages and committed every second (the batch consumer uses the same set-up), and its counters at zero.
+pub(crate) fn subscribe(settings: &ConsumerSettings) -> anyhow::Result<StreamConsumer<LagContext>> {
     let mut config = settings.kafka.client_config();
     config
         .set("group.id", &settings.group_id)
@@ -209,6 +205,27 @@ pub async fn run_consumer<H: Handler>(
         .subscribe(&topics)
         .with_context(|| format!("subscribing to {topics:?}"))?;
     crate::describe_consumer(&topics);
+    Ok(consumer)
+}
+
+/// Commit the stored offsets on the way out (nothing stored is not an error).
+pub(crate) fn commit_final(consumer: &StreamConsumer<LagContext>, group: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => tracing::warn!(group = %group, error = %error, "final offset commit failed"),
+    }
+}
+
+/// Consume until `stop` is cancelled, then commit the stored offsets and return.
+pub async fn run_consumer<H: Handler>(
+    settings: ConsumerSettings,
+    handler: H,
+    dlq: Producer,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let consumer = subscribe(&settings)?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     tracing::info!(group = %settings.group_id, topics = ?topics, "consumer started");
 
     loop {
@@ -267,13 +284,7 @@ pub async fn run_consumer<H: Handler>(
         }
     }
 
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => {}
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => {
-            tracing::warn!(group = %settings.group_id, error = %error, "final offset commit failed")
-        }
-    }
+    commit_final(&consumer, &settings.group_id);
     tracing::info!(group = %settings.group_id, "consumer stopped, offsets committed");
     Ok(())
 }
