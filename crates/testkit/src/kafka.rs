@@ -163,13 +163,16 @@ impl TestKafka {
     }
 
     /// Take the broker down: connections are closed and refused until [`TestKafka::broker_up`].
+    ///
+    /// Waits for children of this process that are between fork and exec: one holding the broker's
+    /// listening socket would keep it from re-binding its port (see [`crate::process`]).
     pub fn broker_down(&self) -> anyhow::Result<()> {
-        self.call(Command::BrokerDown)
+        crate::process::exclusive(|| self.call(Command::BrokerDown))
     }
 
     /// Bring the broker back.
     pub fn broker_up(&self) -> anyhow::Result<()> {
-        self.call(Command::BrokerUp)
+        crate::process::exclusive(|| self.call(Command::BrokerUp))
     }
 }
 

@@ -4,6 +4,7 @@
 //!   (process), with a fresh database per test cloned from a migrated template. Works as root by running
 //!   the server as the `postgres` user. `DATABASE_URL` points it at an existing server instead.
 //! - [`http`]: helpers for driving a real Vault (JSON posts, signed game API calls) from other suites.
+//! - [`process`]: child processes that inherit none of the embedded broker's sockets.
 //! - [`kafka`]: an embedded Kafka-protocol broker (librdkafka's mock cluster) on loopback TCP with topic
 //!   creation and fault injection. `KAFKA_BROKERS` points it at an existing cluster instead (no faults).
 //!
@@ -19,6 +20,7 @@
 pub mod http;
 pub mod kafka;
 pub mod postgres;
+pub mod process;
 
 /// Common service settings for a test: both ports 0, the given database and broker, no drain delay.
 pub fn service_settings(

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
+
+use crate::process::SafeSpawn as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -106,7 +108,8 @@ impl TestPostgres {
         if let Some((uid, gid)) = owner {
             initdb.uid(uid).gid(gid);
         }
-        let output = initdb.output().context("running initdb")?;
+        crate::process::no_inherited_descriptors(&mut initdb);
+        let output = initdb.safe_output().context("running initdb")?;
         if !output.status.success() {
             bail!(
                 "initdb failed: {}",
@@ -260,8 +263,8 @@ fn spawn_server(
                 if let Some((uid, gid)) = owner {
                     cmd.uid(uid).gid(gid);
                 }
-                die_with_parent(&mut cmd);
-                Ok(cmd.spawn()?)
+                crate::process::isolate(&mut cmd);
+                Ok(cmd.safe_spawn()?)
             })();
             match spawned {
                 Ok(child) => {
@@ -283,11 +286,13 @@ fn spawn_server(
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            let ready = Command::new(&pg_isready)
+            let mut probe = Command::new(&pg_isready);
+            probe
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+                .stderr(Stdio::null());
+            crate::process::no_inherited_descriptors(&mut probe);
+            let ready = probe.safe_status();
             // Without pg_isready, a TCP accept is as good as we can do.
             if ready.map(|s| s.success()).unwrap_or(true) {
                 return Ok(());
@@ -301,22 +306,6 @@ fn spawn_server(
             );
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Make the child `cmd` spawns receive SIGTERM when the thread that spawned it ends (spawn from a thread
-/// that lives as long as the process).
-#[allow(unsafe_code)]
-pub fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent; it runs
-    // in the forked child after the uid change, so the setting survives the exec of postgres.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 

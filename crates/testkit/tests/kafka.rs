@@ -79,3 +79,26 @@ async fn a_downed_broker_fails_sends_until_it_comes_back() {
         .await
         .unwrap();
 }
+
+#[test]
+#[allow(unsafe_code)]
+fn taking_the_broker_down_waits_for_a_child_between_fork_and_exec() {
+    use casino_testkit::process::SafeSpawn as _;
+    use std::os::unix::process::CommandExt as _;
+    let kafka = TestKafka::start(&["child.test.v1"]).unwrap();
+    // A child between fork and exec holds a copy of the broker's listening socket; were the broker taken
+    // down then, it could not re-bind its port and librdkafka would abort this process. Stretch that window.
+    let mut cmd = casino_testkit::process::command("true");
+    // SAFETY: usleep is async-signal-safe and touches no shared memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::usleep(300_000);
+            Ok(())
+        });
+    }
+    let spawner = std::thread::spawn(move || cmd.safe_status().unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    kafka.broker_down().unwrap();
+    kafka.broker_up().unwrap();
+    assert!(spawner.join().unwrap().success());
+}

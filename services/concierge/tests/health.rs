@@ -1,6 +1,6 @@
 //! Concierge as a black box: the real application on port 0, a fresh database, the embedded Kafka broker.
 
-use std::process::Command;
+use casino_testkit::process::{SafeSpawn as _, command};
 
 use std::time::Duration;
 
@@ -47,9 +47,9 @@ async fn concierge_is_ready_serves_metrics_and_stops_cleanly() {
 
 #[test]
 fn a_bad_setting_stops_the_process_with_one_clear_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_casino-concierge"))
+    let output = command(env!("CARGO_BIN_EXE_casino-concierge"))
         .env("CONCIERGE_SHUTDOWN_TIMEOUT_SECONDS", "soon")
-        .output()
+        .safe_output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
@@ -60,10 +60,10 @@ fn a_bad_setting_stops_the_process_with_one_clear_line() {
 
 #[test]
 fn production_without_the_vault_internal_token_is_refused_at_start() {
-    let output = Command::new(env!("CARGO_BIN_EXE_casino-concierge"))
+    let output = command(env!("CARGO_BIN_EXE_casino-concierge"))
         .env("CONCIERGE_ENV", "production")
         .env_remove("CONCIERGE_VAULT_INTERNAL_TOKEN")
-        .output()
+        .safe_output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(

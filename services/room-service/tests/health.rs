@@ -1,6 +1,6 @@
 //! Room-Service as a black box: the real application on port 0, a fresh database, the embedded Kafka broker.
 
-use std::process::Command;
+use casino_testkit::process::{SafeSpawn as _, command};
 
 use casino_room_service::{config::Settings, startup::Application};
 use casino_testkit::{kafka::TestKafka, postgres::TestDatabase};
@@ -45,9 +45,9 @@ async fn room_service_is_ready_serves_metrics_and_stops_cleanly() {
 
 #[test]
 fn a_bad_setting_stops_the_process_with_one_clear_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_casino-room-service"))
+    let output = command(env!("CARGO_BIN_EXE_casino-room-service"))
         .env("ROOM_SERVICE_SHUTDOWN_TIMEOUT_SECONDS", "soon")
-        .output()
+        .safe_output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(

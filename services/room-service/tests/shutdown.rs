@@ -4,10 +4,11 @@
 mod support;
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use casino_testkit::process::SafeSpawn as _;
 use serde_json::json;
 use support::{Node, TestEnv};
 use uuid::Uuid;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 #[allow(unsafe_code)]
 async fn sigterm_disconnects_clients_with_the_shutdown_reason_and_exits_zero() {
     let env = TestEnv::start().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_casino-room-service"))
+    let mut child = casino_testkit::process::command(env!("CARGO_BIN_EXE_casino-room-service"))
         .env("ROOM_SERVICE_DATABASE_URL", &env.db.url)
         .env("ROOM_SERVICE_KAFKA_BROKERS", env.kafka.bootstrap_servers())
         .env("ROOM_SERVICE_PUBLIC_ADDR", "127.0.0.1:0")
@@ -26,7 +27,7 @@ async fn sigterm_disconnects_clients_with_the_shutdown_reason_and_exits_zero() {
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .spawn()
+        .safe_spawn()
         .unwrap();
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let stdout = child.stdout.take().unwrap();

@@ -1,6 +1,6 @@
 //! Vault as a black box: the real application on port 0, a fresh database, the embedded Kafka broker.
 
-use std::process::Command;
+use casino_testkit::process::{SafeSpawn as _, command};
 use std::time::Duration;
 
 use casino_observability::lifecycle::ShutdownOutcome;
@@ -119,27 +119,27 @@ async fn kafka_down_degrades_vault_but_keeps_it_ready() {
 async fn the_healthcheck_subcommand_reports_the_live_process() {
     let app = spawn_app().await;
     let binary = env!("CARGO_BIN_EXE_casino-vault");
-    let healthy = Command::new(binary)
+    let healthy = command(binary)
         .arg("healthcheck")
         .env("VAULT_PUBLIC_ADDR", app.public_addr.to_string())
-        .output()
+        .safe_output()
         .unwrap();
     assert_eq!(healthy.status.code(), Some(0), "{healthy:?}");
     let public_addr = app.public_addr;
     app.stop().await;
-    let unhealthy = Command::new(binary)
+    let unhealthy = command(binary)
         .arg("healthcheck")
         .env("VAULT_PUBLIC_ADDR", public_addr.to_string())
-        .output()
+        .safe_output()
         .unwrap();
     assert_eq!(unhealthy.status.code(), Some(1));
 }
 
 #[test]
 fn a_bad_setting_stops_the_process_with_one_clear_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_casino-vault"))
+    let output = command(env!("CARGO_BIN_EXE_casino-vault"))
         .env("VAULT_PUBLIC_ADDR", "not-an-address")
-        .output()
+        .safe_output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();

@@ -9,6 +9,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use casino_testkit::process::SafeSpawn as _;
+
 use base64::Engine as _;
 use casino_auth::{
     Role,
@@ -342,10 +344,10 @@ pub fn ensure_node_modules() {
         if dir.join("node_modules/socket.io-client").exists() {
             return Ok(());
         }
-        let status = std::process::Command::new("npm")
+        let status = casino_testkit::process::command("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
-            .status()
+            .safe_status()
             .map_err(|e| {
                 format!(
                     "running npm ci in {}: {e} (install Node.js 18+)",
@@ -375,15 +377,16 @@ pub struct Node {
 impl Node {
     pub async fn start() -> Self {
         ensure_node_modules();
-        let mut child = tokio::process::Command::new("node")
+        let mut command = tokio::process::Command::from(casino_testkit::process::command("node"));
+        command
             .arg("driver.mjs")
             .current_dir(node_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node is installed");
+            .kill_on_drop(true);
+        let mut child =
+            casino_testkit::process::spawning(|| command.spawn()).expect("node is installed");
         let mut stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (commands, mut rx) = mpsc::unbounded_channel::<String>();

@@ -136,6 +136,7 @@ impl LocalPostgres {
             if let Some((uid, gid)) = owner {
                 initdb.uid(uid).gid(gid);
             }
+            casino_testkit::process::no_inherited_descriptors(&mut initdb);
             let output = tokio::process::Command::from(initdb)
                 .output()
                 .await

@@ -32,37 +32,10 @@ pub fn send_signal(pid: u32, signal: Signal) {
     }
 }
 
-/// Prepare `cmd` to run as a child of `casino up`: it gets SIGTERM when `casino up` dies (parent-death
-/// signal; spawn from a thread that lives as long as the process), and it inherits no descriptor but
-/// stdin/stdout/stderr. The second matters: librdkafka's embedded broker lives in this process and its
-/// sockets are not close-on-exec, so a child holding a copy would keep a connection the broker "closed"
-/// open, and clients would wait on it forever after `casino fault kafka-down`.
-#[allow(unsafe_code)]
-pub fn isolate(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: the closure runs in the forked child before exec and only makes two async-signal-safe
-    // system calls on plain integers; it touches no memory shared with the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // close_range(3, ~0, CLOSE_RANGE_CLOEXEC): every other descriptor closes at exec. Marking
-            // instead of closing keeps std's own exec-error pipe working. Linux >= 5.11.
-            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-            if libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
+/// Children of `casino up` get SIGTERM when it dies and inherit none of the embedded broker's sockets
+/// (otherwise a connection the broker "closed" stays open in the child and clients wait on it forever after
+/// `casino fault kafka-down`).
+pub use casino_testkit::process::isolate;
 
 /// How to (re)start one process.
 #[derive(Debug, Clone)]
@@ -142,9 +115,10 @@ impl Managed {
         // order; the parent-death signal covers `casino up` being killed outright.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         isolate(&mut cmd);
-        let child = tokio::process::Command::from(cmd)
-            .kill_on_drop(true)
-            .spawn()
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        // Not while the embedded broker is being taken down or up (see `casino_testkit::process`).
+        let child = casino_testkit::process::spawning(|| cmd.spawn())
             .with_context(|| format!("starting {} ({})", spec.name, spec.program.display()))?;
         self.child = Some(child);
         self.wait_ready(http).await
