@@ -120,6 +120,32 @@ impl ConsumerSettings {
     }
 }
 
+/// librdkafka's own lines (broker down, group rebalances, delivery failures, and the `KAFKA_DEBUG` contexts)
+/// as tracing events under target `librdkafka`, so they reach the JSON log (rdkafka's default goes to the
+/// `log` crate, which the services do not route). `client` is the consumer group, or `producer`.
+pub(crate) fn log_librdkafka_line(
+    client: &str,
+    level: rdkafka::config::RDKafkaLogLevel,
+    fac: &str,
+    log_message: &str,
+) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", client, facility = fac, "{log_message}")
+        }
+        L::Warning => {
+            tracing::warn!(target: "librdkafka", client, facility = fac, "{log_message}")
+        }
+        L::Notice | L::Info => {
+            tracing::info!(target: "librdkafka", client, facility = fac, "{log_message}")
+        }
+        L::Debug => {
+            tracing::debug!(target: "librdkafka", client, facility = fac, "{log_message}")
+        }
+    }
+}
+
 /// Publishes consumer lag from librdkafka's statistics, labelled by consumer group (Room-Service runs two
 /// groups on the same topics).
 pub(crate) struct LagContext {
@@ -127,25 +153,8 @@ pub(crate) struct LagContext {
 }
 
 impl ClientContext for LagContext {
-    /// librdkafka's own lines (broker down, group rebalances, and the `KAFKA_DEBUG` contexts) as tracing
-    /// events under target `librdkafka`, so they reach the JSON log (rdkafka's default goes to the `log`
-    /// crate, which the services do not route).
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        use rdkafka::config::RDKafkaLogLevel as L;
-        match level {
-            L::Emerg | L::Alert | L::Critical | L::Error => {
-                tracing::error!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
-            }
-            L::Warning => {
-                tracing::warn!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
-            }
-            L::Notice | L::Info => {
-                tracing::info!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
-            }
-            L::Debug => {
-                tracing::debug!(target: "librdkafka", group = %self.group, facility = fac, "{log_message}")
-            }
-        }
+        log_librdkafka_line(&self.group, level, fac, log_message);
     }
 
     fn stats(&self, statistics: Statistics) {

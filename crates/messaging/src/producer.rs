@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use casino_events::Envelope;
 use rdkafka::{
+    ClientContext,
     message::OwnedHeaders,
     producer::{FutureProducer, FutureRecord, Producer as _},
 };
@@ -15,7 +16,17 @@ use crate::{KafkaConfig, trace};
 /// An idempotent, `acks=all` producer. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<ProducerLog>,
+}
+
+/// Routes the producer's librdkafka lines (broker down, delivery timeouts) to the JSON log.
+#[derive(Clone, Copy)]
+struct ProducerLog;
+
+impl ClientContext for ProducerLog {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::consumer::log_librdkafka_line("producer", level, fac, log_message);
+    }
 }
 
 impl std::fmt::Debug for Producer {
@@ -37,7 +48,7 @@ impl Producer {
     /// Create the producer. `message_timeout` bounds how long one send may wait for the cluster (librdkafka
     /// retries internally until then).
     pub fn new(config: &KafkaConfig, message_timeout: Duration) -> anyhow::Result<Self> {
-        let inner: FutureProducer = config
+        let inner: FutureProducer<ProducerLog> = config
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -47,7 +58,7 @@ impl Producer {
                 "message.timeout.ms",
                 message_timeout.as_millis().to_string(),
             )
-            .create()
+            .create_with_context(ProducerLog)
             .context("creating the Kafka producer")?;
         Ok(Self { inner })
     }
