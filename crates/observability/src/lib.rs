@@ -11,6 +11,9 @@
 //!   in-flight requests, stop background tasks, hard deadline, second signal).
 //! - [`server`]: binds the public and admin ports and serves a service's routers with all of the above.
 //! - [`http`]: the JSON error body every service answers with, and the fallbacks that use it.
+//! - [`service`]: the `main` every service binary shares, the [`service::Service`] trait it runs and
+//!   [`impl_service!`], which implements that trait for a service's `Application`.
+//! - [`startup`]: retrying a dependency (the database) that is still starting.
 //!
 //! A service's `main` calls [`init_telemetry`], builds its routers and a [`server::Server`], then runs
 //! it with [`lifecycle::Lifecycle::listen_for_signals`].
@@ -22,6 +25,7 @@ pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod settings;
+pub mod startup;
 pub mod telemetry;
 
 pub use telemetry::{TelemetryGuard, init_telemetry};

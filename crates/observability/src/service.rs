@@ -34,6 +34,85 @@ pub trait Service: Sized + Send + 'static {
     fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<ShutdownOutcome>> + Send;
 }
 
+/// Implement [`Service`] for a service's `Application`.
+///
+/// Every casino service has the same shape: an `Application` whose inherent `build`, `lifecycle` and
+/// `run_until_stopped` do the work (tests and `casino up` call them without importing the trait), and a
+/// `Settings` type with `Settings::from_env()` and a `common: CommonSettings` field. The trait impl only
+/// forwards to those, so it is written once here; a service names what differs. The calling crate
+/// depends on `anyhow` (the trait's error type).
+///
+/// ```no_run
+/// # use casino_observability::{lifecycle::{Lifecycle, ShutdownOutcome}, settings::*};
+/// # const ENV_PREFIX: &str = "VAULT";
+/// # const DEFAULTS: Defaults = Defaults { public_port: 8081, admin_port: 9081, database: "vault" };
+/// # pub struct Settings { pub common: CommonSettings }
+/// # impl Settings {
+/// #     pub fn from_env() -> Result<Self, SettingsError> {
+/// #         CommonSettings::from_env(&Env::new(ENV_PREFIX), DEFAULTS).map(|common| Self { common })
+/// #     }
+/// # }
+/// # pub struct Application { lifecycle: Lifecycle }
+/// # impl Application {
+/// #     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+/// #         Ok(Self { lifecycle: Lifecycle::new(settings.common.shutdown) })
+/// #     }
+/// #     pub fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+/// #     pub async fn run_until_stopped(self) -> anyhow::Result<ShutdownOutcome> {
+/// #         Ok(ShutdownOutcome::Clean)
+/// #     }
+/// # }
+/// casino_observability::impl_service!(Application {
+///     settings: Settings,
+///     name: "vault",
+///     metric_prefix: "vault",
+///     env_prefix: ENV_PREFIX,
+///     default_public_port: DEFAULTS.public_port,
+/// });
+///
+/// fn main() {
+///     casino_observability::service::main::<Application>(env!("CARGO_PKG_VERSION"))
+/// }
+/// ```
+#[macro_export]
+macro_rules! impl_service {
+    ($app:ty {
+        settings: $settings:ty,
+        name: $name:expr,
+        metric_prefix: $metric_prefix:expr,
+        env_prefix: $env_prefix:expr,
+        default_public_port: $default_public_port:expr $(,)?
+    }) => {
+        impl $crate::service::Service for $app {
+            type Settings = $settings;
+            const NAME: &'static str = $name;
+            const METRIC_PREFIX: &'static str = $metric_prefix;
+            const ENV_PREFIX: &'static str = $env_prefix;
+            const DEFAULT_PUBLIC_PORT: u16 = $default_public_port;
+
+            fn settings_from_env()
+            -> ::core::result::Result<$settings, $crate::settings::SettingsError> {
+                <$settings>::from_env()
+            }
+            fn environment(settings: &$settings) -> ::std::string::String {
+                settings.common.env.clone()
+            }
+            // `<$app>::method` resolves to the inherent method, which takes precedence over the trait's own.
+            async fn build(settings: $settings) -> ::anyhow::Result<Self> {
+                <$app>::build(settings).await
+            }
+            fn lifecycle(&self) -> &$crate::lifecycle::Lifecycle {
+                <$app>::lifecycle(self)
+            }
+            async fn run_until_stopped(
+                self,
+            ) -> ::anyhow::Result<$crate::lifecycle::ShutdownOutcome> {
+                <$app>::run_until_stopped(self).await
+            }
+        }
+    };
+}
+
 /// Run service `S` as a process and exit: 0 after a clean shutdown, 1 on failure or a missed deadline,
 /// 2 for bad configuration.
 pub fn main<S: Service>(version: &'static str) -> ! {

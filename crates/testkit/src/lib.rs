@@ -21,6 +21,7 @@ pub mod http;
 pub mod kafka;
 pub mod postgres;
 pub mod process;
+pub mod service;
 
 /// Common service settings for a test: both ports 0, the given database and broker, no drain delay.
 pub fn service_settings(

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -14,12 +14,11 @@ use casino_observability::{
     health::{self, HealthRegistry},
     lifecycle::{Lifecycle, ShutdownOutcome},
     server::Server,
-    service::Service,
-    settings::SettingsError,
+    startup::retry_for,
 };
 use sqlx::postgres::PgPool;
 
-use crate::config::{ENV_PREFIX, Settings};
+use crate::config::{DEFAULTS, ENV_PREFIX, Settings};
 use crate::db::RulesCache;
 use crate::processor::{ConsumerStats, Processor, ProcessorSettings, parse::Topics};
 use crate::reconciler::HttpVault;
@@ -201,46 +200,27 @@ impl Application {
 
 /// Wait until the database answers, for at most `timeout` (it may still be starting).
 async fn wait_for_database(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match pool.acquire().await {
-            Ok(_) => return Ok(()),
-            Err(error) if started.elapsed() < timeout => {
-                tracing::warn!(attempt, error = %error, "database not reachable yet, retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(error) => {
-                return Err(anyhow::Error::new(error).context(format!(
-                    "the concierge database was not reachable within {} s",
-                    timeout.as_secs()
-                )));
-            }
-        }
-    }
+    retry_for(
+        timeout,
+        || pool.acquire(),
+        |attempt, error| {
+            tracing::warn!(attempt, error = %error, "database not reachable yet, retrying");
+        },
+    )
+    .await
+    .map(drop)
+    .map_err(|error| {
+        anyhow::Error::new(error).context(format!(
+            "the concierge database was not reachable within {} s",
+            timeout.as_secs()
+        ))
+    })
 }
 
-impl Service for Application {
-    type Settings = Settings;
-    const NAME: &'static str = "concierge";
-    const METRIC_PREFIX: &'static str = "concierge";
-    const ENV_PREFIX: &'static str = ENV_PREFIX;
-    const DEFAULT_PUBLIC_PORT: u16 = crate::config::DEFAULTS.public_port;
-
-    fn settings_from_env() -> Result<Settings, SettingsError> {
-        Settings::from_env()
-    }
-    fn environment(settings: &Settings) -> String {
-        settings.common.env.clone()
-    }
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-    fn lifecycle(&self) -> &Lifecycle {
-        &self.lifecycle
-    }
-    async fn run_until_stopped(self) -> anyhow::Result<ShutdownOutcome> {
-        Application::run_until_stopped(self).await
-    }
-}
+casino_observability::impl_service!(Application {
+    settings: Settings,
+    name: "concierge",
+    metric_prefix: "concierge",
+    env_prefix: ENV_PREFIX,
+    default_public_port: DEFAULTS.public_port,
+});

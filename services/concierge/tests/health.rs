@@ -1,6 +1,7 @@
 //! Concierge as a black box: the real application on port 0, a fresh database, the embedded Kafka broker.
 
-use casino_testkit::process::{SafeSpawn as _, command};
+use casino_testkit::process::command;
+use casino_testkit::service::{RunningService, assert_refused_at_start};
 
 use std::time::Duration;
 
@@ -17,58 +18,29 @@ async fn concierge_is_ready_serves_metrics_and_stops_cleanly() {
         TokenVerifier::Local(JwtSigner::generate(Duration::from_secs(900)).verifier()),
     );
     let app = Application::build(settings).await.unwrap();
-    let public = format!("http://{}", app.public_addr());
-    let admin = format!("http://{}", app.admin_addr());
-    let lifecycle = app.lifecycle().clone();
-    let running = tokio::spawn(app.run_until_stopped());
-
-    let ready = reqwest::get(format!("{public}/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 200);
-    let health: serde_json::Value = reqwest::get(format!("{admin}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["service"], "concierge");
-    assert_eq!(health["status"], "ok", "{health}");
-    let metrics = reqwest::get(format!("{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("concierge_build_info{"), "{metrics}");
-
-    lifecycle.request_shutdown();
-    let outcome = running.await.unwrap().unwrap();
-    assert_eq!(outcome.exit_code(), 0);
+    let service = RunningService::start(app.public_addr(), app.admin_addr(), app);
+    service
+        .assert_ready_and_healthy("concierge", "concierge")
+        .await;
+    assert_eq!(service.stop().await.exit_code(), 0);
 }
 
 #[test]
 fn a_bad_setting_stops_the_process_with_one_clear_line() {
-    let output = command(env!("CARGO_BIN_EXE_casino-concierge"))
-        .env("CONCIERGE_SHUTDOWN_TIMEOUT_SECONDS", "soon")
-        .safe_output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert_eq!(
-        String::from_utf8(output.stderr).unwrap().trim(),
-        "concierge: configuration error: CONCIERGE_SHUTDOWN_TIMEOUT_SECONDS: expected a whole number of seconds, got \"soon\""
+    assert_refused_at_start(
+        command(env!("CARGO_BIN_EXE_casino-concierge"))
+            .env("CONCIERGE_SHUTDOWN_TIMEOUT_SECONDS", "soon"),
+        "concierge: configuration error: CONCIERGE_SHUTDOWN_TIMEOUT_SECONDS: expected a whole number of seconds, got \"soon\"",
     );
 }
 
 #[test]
 fn production_without_the_vault_internal_token_is_refused_at_start() {
-    let output = command(env!("CARGO_BIN_EXE_casino-concierge"))
-        .env("CONCIERGE_ENV", "production")
-        .env_remove("CONCIERGE_VAULT_INTERNAL_TOKEN")
-        .safe_output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert_eq!(
-        String::from_utf8(output.stderr).unwrap().trim(),
-        "concierge: configuration error: CONCIERGE_VAULT_INTERNAL_TOKEN: required in production (the reconciler calls Vault's internal API)"
+    assert_refused_at_start(
+        command(env!("CARGO_BIN_EXE_casino-concierge"))
+            .env("CONCIERGE_ENV", "production")
+            .env_remove("CONCIERGE_VAULT_INTERNAL_TOKEN"),
+        "concierge: configuration error: CONCIERGE_VAULT_INTERNAL_TOKEN: required in production (the reconciler calls Vault's internal API)",
     );
 }
 

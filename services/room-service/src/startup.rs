@@ -12,14 +12,12 @@ use casino_observability::{
     health::{self, Check, HealthRegistry},
     lifecycle::{Lifecycle, ShutdownOutcome},
     server::Server,
-    service::Service,
-    settings::SettingsError,
 };
 use socketioxide::SocketIo;
 use sqlx::postgres::PgPool;
 
 use crate::{
-    config::{ENV_PREFIX, NOTIFICATIONS_GROUP, Settings, live_group},
+    config::{DEFAULTS, ENV_PREFIX, NOTIFICATIONS_GROUP, Settings, live_group},
     consumers::{self, live::LiveHandler, notifications::NotificationsHandler},
     instance, metrics, realtime, routes,
     state::AppState,
@@ -223,26 +221,10 @@ impl Application {
     }
 }
 
-impl Service for Application {
-    type Settings = Settings;
-    const NAME: &'static str = "room-service";
-    const METRIC_PREFIX: &'static str = "room";
-    const ENV_PREFIX: &'static str = ENV_PREFIX;
-    const DEFAULT_PUBLIC_PORT: u16 = crate::config::DEFAULTS.public_port;
-
-    fn settings_from_env() -> Result<Settings, SettingsError> {
-        Settings::from_env()
-    }
-    fn environment(settings: &Settings) -> String {
-        settings.common.env.clone()
-    }
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-    fn lifecycle(&self) -> &Lifecycle {
-        &self.lifecycle
-    }
-    async fn run_until_stopped(self) -> anyhow::Result<ShutdownOutcome> {
-        Application::run_until_stopped(self).await
-    }
-}
+casino_observability::impl_service!(Application {
+    settings: Settings,
+    name: "room-service",
+    metric_prefix: "room",
+    env_prefix: ENV_PREFIX,
+    default_public_port: DEFAULTS.public_port,
+});

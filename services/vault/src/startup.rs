@@ -13,15 +13,14 @@ use casino_observability::{
     health::{self, HealthRegistry},
     lifecycle::{Lifecycle, ShutdownOutcome},
     server::Server,
-    service::Service,
-    settings::SettingsError,
+    startup::retry_for,
 };
 use sqlx::postgres::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     abuse::AbuseDetector,
-    config::{ENV_PREFIX, Settings},
+    config::{DEFAULTS, ENV_PREFIX, Settings},
     domain::credentials::{Email, Password},
     ledger::{self, Ledger, bets::BetBatcher, currencies::CurrencyBook},
     payments::{PaymentProvider, SandboxProvider, SandboxPsp, Urls},
@@ -45,17 +44,13 @@ pub struct Application {
 
 /// Connect and migrate, retrying while the database comes up (30 s), then fail with the cause.
 async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match MIGRATOR.run(pool).await {
-            Ok(()) => return Ok(()),
-            Err(error) if std::time::Instant::now() < deadline => {
-                tracing::warn!(error = %error, "database not ready for migrations, retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(error) => return Err(error).context("running Vault's database migrations"),
-        }
-    }
+    retry_for(
+        Duration::from_secs(30),
+        || MIGRATOR.run(pool),
+        |_, error| tracing::warn!(error = %error, "database not ready for migrations, retrying"),
+    )
+    .await
+    .context("running Vault's database migrations")
 }
 
 impl Application {
@@ -286,26 +281,10 @@ async fn reload_currencies(book: CurrencyBook, pool: PgPool, stop: CancellationT
     }
 }
 
-impl Service for Application {
-    type Settings = Settings;
-    const NAME: &'static str = "vault";
-    const METRIC_PREFIX: &'static str = "vault";
-    const ENV_PREFIX: &'static str = ENV_PREFIX;
-    const DEFAULT_PUBLIC_PORT: u16 = crate::config::DEFAULTS.public_port;
-
-    fn settings_from_env() -> Result<Settings, SettingsError> {
-        Settings::from_env()
-    }
-    fn environment(settings: &Settings) -> String {
-        settings.common.env.clone()
-    }
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-    fn lifecycle(&self) -> &Lifecycle {
-        &self.lifecycle
-    }
-    async fn run_until_stopped(self) -> anyhow::Result<ShutdownOutcome> {
-        Application::run_until_stopped(self).await
-    }
-}
+casino_observability::impl_service!(Application {
+    settings: Settings,
+    name: "vault",
+    metric_prefix: "vault",
+    env_prefix: ENV_PREFIX,
+    default_public_port: DEFAULTS.public_port,
+});

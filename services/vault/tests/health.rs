@@ -1,6 +1,7 @@
 //! Vault as a black box: the real application on port 0, a fresh database, the embedded Kafka broker.
 
 use casino_testkit::process::{SafeSpawn as _, command};
+use casino_testkit::service::{RunningService, assert_refused_at_start, get_json};
 use std::time::Duration;
 
 use casino_observability::lifecycle::ShutdownOutcome;
@@ -9,11 +10,7 @@ use casino_vault::{config::Settings, startup::Application};
 use serde_json::Value;
 
 struct TestApp {
-    public: String,
-    admin: String,
-    public_addr: std::net::SocketAddr,
-    app: tokio::task::JoinHandle<anyhow::Result<ShutdownOutcome>>,
-    lifecycle: casino_observability::lifecycle::Lifecycle,
+    service: RunningService,
     kafka: TestKafka,
     _db: TestDatabase,
 }
@@ -28,17 +25,8 @@ async fn spawn_app() -> TestApp {
         kafka.bootstrap_servers(),
     ));
     let app = Application::build(settings).await.unwrap();
-    let public_addr = app.public_addr();
-    let public = format!("http://{}", app.public_addr());
-    let admin = format!("http://{}", app.admin_addr());
-    let lifecycle = app.lifecycle().clone();
-    let app = tokio::spawn(app.run_until_stopped());
     TestApp {
-        public,
-        admin,
-        public_addr,
-        app,
-        lifecycle,
+        service: RunningService::start(app.public_addr(), app.admin_addr(), app),
         kafka,
         _db: db,
     }
@@ -46,15 +34,8 @@ async fn spawn_app() -> TestApp {
 
 impl TestApp {
     async fn stop(self) -> ShutdownOutcome {
-        self.lifecycle.request_shutdown();
-        self.app.await.unwrap().unwrap()
+        self.service.stop().await
     }
-}
-
-async fn get_json(url: &str) -> (u16, Value) {
-    let response = reqwest::get(url).await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 fn check<'a>(health: &'a Value, name: &str) -> &'a Value {
@@ -69,9 +50,9 @@ fn check<'a>(health: &'a Value, name: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_is_ready_with_its_database_and_reports_dependencies_on_the_admin_port() {
     let app = spawn_app().await;
-    let (status, ready) = get_json(&format!("{}/readyz", app.public)).await;
+    let (status, ready) = get_json(&format!("{}/readyz", app.service.public)).await;
     assert_eq!(status, 200, "{ready}");
-    let (status, health) = get_json(&format!("{}/health", app.admin)).await;
+    let (status, health) = get_json(&format!("{}/health", app.service.admin)).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["service"], "vault");
     assert_eq!(check(&health, "database")["status"], "ok");
@@ -82,12 +63,7 @@ async fn vault_is_ready_with_its_database_and_reports_dependencies_on_the_admin_
         "secrets never appear in /health"
     );
 
-    let metrics = reqwest::get(format!("{}/metrics", app.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.service.metrics().await;
     assert!(metrics.contains("vault_build_info{"), "{metrics}");
     assert!(metrics.contains("db_pool_connections_max"));
     assert!(metrics.contains("service_ready"));
@@ -101,7 +77,7 @@ async fn kafka_down_degrades_vault_but_keeps_it_ready() {
     // The kafka check result is cached for a few seconds; wait for a fresh failing one.
     let mut health = Value::Null;
     for _ in 0..40 {
-        health = get_json(&format!("{}/health", app.admin)).await.1;
+        health = get_json(&format!("{}/health", app.service.admin)).await.1;
         if health["status"] == "degraded" {
             break;
         }
@@ -109,7 +85,7 @@ async fn kafka_down_degrades_vault_but_keeps_it_ready() {
     }
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(check(&health, "kafka")["status"], "degraded");
-    let (status, _) = get_json(&format!("{}/readyz", app.public)).await;
+    let (status, _) = get_json(&format!("{}/readyz", app.service.public)).await;
     assert_eq!(status, 200, "Kafka being down never makes Vault unready");
     app.kafka.broker_up().unwrap();
     app.stop().await;
@@ -121,11 +97,11 @@ async fn the_healthcheck_subcommand_reports_the_live_process() {
     let binary = env!("CARGO_BIN_EXE_casino-vault");
     let healthy = command(binary)
         .arg("healthcheck")
-        .env("VAULT_PUBLIC_ADDR", app.public_addr.to_string())
+        .env("VAULT_PUBLIC_ADDR", app.service.public_addr.to_string())
         .safe_output()
         .unwrap();
     assert_eq!(healthy.status.code(), Some(0), "{healthy:?}");
-    let public_addr = app.public_addr;
+    let public_addr = app.service.public_addr;
     app.stop().await;
     let unhealthy = command(binary)
         .arg("healthcheck")
@@ -137,15 +113,8 @@ async fn the_healthcheck_subcommand_reports_the_live_process() {
 
 #[test]
 fn a_bad_setting_stops_the_process_with_one_clear_line() {
-    let output = command(env!("CARGO_BIN_EXE_casino-vault"))
-        .env("VAULT_PUBLIC_ADDR", "not-an-address")
-        .safe_output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(
-        stderr.trim(),
-        "vault: configuration error: VAULT_PUBLIC_ADDR: expected an address like 0.0.0.0:8080, got \"not-an-address\""
+    assert_refused_at_start(
+        command(env!("CARGO_BIN_EXE_casino-vault")).env("VAULT_PUBLIC_ADDR", "not-an-address"),
+        "vault: configuration error: VAULT_PUBLIC_ADDR: expected an address like 0.0.0.0:8080, got \"not-an-address\"",
     );
-    assert!(output.stdout.is_empty());
 }
