@@ -86,6 +86,8 @@ pub struct CommonSettings {
     pub database_url: String,
     /// Pool size.
     pub database_max_connections: u32,
+    /// How long start-up waits for the database to answer (it may still be starting, or failing over).
+    pub database_connect_timeout: Duration,
     /// Kafka bootstrap servers.
     pub kafka_brokers: String,
     /// `plaintext` or `sasl_ssl`.
@@ -109,6 +111,7 @@ impl std::fmt::Debug for CommonSettings {
             .field("server", &self.server)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
+            .field("database_connect_timeout", &self.database_connect_timeout)
             .field("kafka_brokers", &self.kafka_brokers)
             .field("kafka_security_protocol", &self.kafka_security_protocol)
             .field("env", &self.env)
@@ -182,6 +185,7 @@ impl CommonSettings {
                 10,
                 "a positive number",
             )?,
+            database_connect_timeout: env.seconds("DATABASE_CONNECT_TIMEOUT_SECONDS", 30)?,
             kafka_brokers: env.string("KAFKA_BROKERS", "127.0.0.1:9092"),
             kafka_security_protocol,
             kafka_sasl_username: env.raw("KAFKA_SASL_USERNAME"),

@@ -40,6 +40,30 @@ where
     }
 }
 
+/// Wait until `pool` hands out a connection, for at most `timeout` (the database may still be starting);
+/// past that, fail with "the `service` database was not reachable within N s" and the cause.
+pub async fn wait_for_database(
+    pool: &sqlx::PgPool,
+    timeout: Duration,
+    service: &str,
+) -> anyhow::Result<()> {
+    retry_for(
+        timeout,
+        || pool.acquire(),
+        |attempt, error| {
+            tracing::warn!(attempt, error = %error, "database not reachable yet, retrying");
+        },
+    )
+    .await
+    .map(drop)
+    .map_err(|error| {
+        anyhow::Error::new(error).context(format!(
+            "the {service} database was not reachable within {} s",
+            timeout.as_secs()
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ pub fn service_settings(
         },
         database_url: database_url.to_owned(),
         database_max_connections: 5,
+        database_connect_timeout: std::time::Duration::from_secs(30),
         kafka_brokers: kafka_brokers.to_owned(),
         kafka_security_protocol: "plaintext".into(),
         kafka_sasl_username: None,

@@ -309,6 +309,15 @@ fn spawn_server(
     }
 }
 
+/// A PostgreSQL URL on a loopback port nobody listens on (connections are refused), for start-up tests.
+pub fn unreachable_url(database: &str) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("binding a loopback port");
+    format!("postgres://postgres@127.0.0.1:{port}/{database}")
+}
+
 /// Remove data directories left by test processes that no longer exist.
 fn sweep_stale_dirs() {
     let Ok(entries) = std::fs::read_dir(ROOT) else {

@@ -15,7 +15,6 @@
 //! | `CONCIERGE_RECONCILE_INTERVAL_SECONDS` | how often the reconciler looks for closed windows | `300` |
 //! | `CONCIERGE_RECONCILE_WINDOW_SECONDS` | reconciliation window length (divides a day) | `3600` |
 //! | `CONCIERGE_RECONCILE_GRACE_SECONDS` | how long after a window closes before it is compared | `300` |
-//! | `CONCIERGE_DATABASE_CONNECT_TIMEOUT_SECONDS` | how long start-up retries reaching the database | `30` |
 
 use std::time::Duration;
 
@@ -56,8 +55,6 @@ pub struct Settings {
     pub consumer: ConsumerTuning,
     /// Verifier and reconciler timing.
     pub background: BackgroundSettings,
-    /// How long start-up retries reaching the database before failing.
-    pub database_connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -167,7 +164,6 @@ impl Settings {
             rewards: RewardSettings::default(),
             consumer: ConsumerTuning::default(),
             background: BackgroundSettings::default(),
-            database_connect_timeout: Duration::from_secs(30),
         }
     }
 
@@ -241,7 +237,6 @@ impl Settings {
                 ..ConsumerTuning::default()
             },
             background,
-            database_connect_timeout: env.seconds("DATABASE_CONNECT_TIMEOUT_SECONDS", 30)?,
             common,
         })
     }

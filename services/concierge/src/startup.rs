@@ -14,7 +14,7 @@ use casino_observability::{
     health::{self, HealthRegistry},
     lifecycle::{Lifecycle, ShutdownOutcome},
     server::Server,
-    startup::retry_for,
+    startup::wait_for_database,
 };
 use sqlx::postgres::PgPool;
 
@@ -51,7 +51,7 @@ impl Application {
         );
         let lifecycle = Lifecycle::new(common.shutdown);
         let pool = common.lazy_pool("CONCIERGE_DATABASE_URL")?;
-        wait_for_database(&pool, settings.database_connect_timeout).await?;
+        wait_for_database(&pool, common.database_connect_timeout, "concierge").await?;
         MIGRATOR
             .run(&pool)
             .await
@@ -196,25 +196,6 @@ impl Application {
         self.pool.close().await;
         Ok(outcome)
     }
-}
-
-/// Wait until the database answers, for at most `timeout` (it may still be starting).
-async fn wait_for_database(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
-    retry_for(
-        timeout,
-        || pool.acquire(),
-        |attempt, error| {
-            tracing::warn!(attempt, error = %error, "database not reachable yet, retrying");
-        },
-    )
-    .await
-    .map(drop)
-    .map_err(|error| {
-        anyhow::Error::new(error).context(format!(
-            "the concierge database was not reachable within {} s",
-            timeout.as_secs()
-        ))
-    })
 }
 
 casino_observability::impl_service!(Application {

@@ -46,20 +46,14 @@ fn production_without_the_vault_internal_token_is_refused_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_fails_the_start_with_a_clear_error_after_retrying() {
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut settings = Settings::new(
         casino_testkit::service_settings(
-            &format!("postgres://postgres@127.0.0.1:{port}/concierge"),
+            &casino_testkit::postgres::unreachable_url("concierge"),
             "127.0.0.1:1",
         ),
         TokenVerifier::Local(JwtSigner::generate(Duration::from_secs(900)).verifier()),
     );
-    settings.database_connect_timeout = Duration::from_secs(2);
+    settings.common.database_connect_timeout = Duration::from_secs(2);
     let started = std::time::Instant::now();
     let error = match Application::build(settings).await {
         Ok(_) => panic!("started without a database"),

@@ -53,6 +53,12 @@ impl Application {
         let instance_id =
             instance::resolve(&settings.instance_id_source, &settings.instance_id).await;
         let pool = common.lazy_pool("ROOM_SERVICE_DATABASE_URL")?;
+        casino_observability::startup::wait_for_database(
+            &pool,
+            common.database_connect_timeout,
+            "room_service",
+        )
+        .await?;
         MIGRATOR
             .run(&pool)
             .await

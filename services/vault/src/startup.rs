@@ -13,7 +13,7 @@ use casino_observability::{
     health::{self, HealthRegistry},
     lifecycle::{Lifecycle, ShutdownOutcome},
     server::Server,
-    startup::retry_for,
+    startup::wait_for_database,
 };
 use sqlx::postgres::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -42,19 +42,9 @@ pub struct Application {
     admin_addr: SocketAddr,
 }
 
-/// Connect and migrate, retrying while the database comes up (30 s), then fail with the cause.
-async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    retry_for(
-        Duration::from_secs(30),
-        || MIGRATOR.run(pool),
-        |_, error| tracing::warn!(error = %error, "database not ready for migrations, retrying"),
-    )
-    .await
-    .context("running Vault's database migrations")
-}
-
 impl Application {
-    /// Connect, migrate, build routers, bind, start background tasks.
+    /// Connect (waiting for `VAULT_DATABASE_CONNECT_TIMEOUT_SECONDS`), migrate, build routers, bind, start
+    /// background tasks.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let common = settings.common.clone();
         let info = ServiceInfo::new(
@@ -65,7 +55,11 @@ impl Application {
         );
         let lifecycle = Lifecycle::new(common.shutdown);
         let pool = common.lazy_pool("VAULT_DATABASE_URL")?;
-        migrate(&pool).await?;
+        wait_for_database(&pool, common.database_connect_timeout, "vault").await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("running Vault's database migrations")?;
         let currencies = CurrencyBook::default();
         currencies.load(&pool).await.context("loading currencies")?;
         let rates = RatesCache::new(Arc::new(DeterministicFeed));

@@ -111,6 +111,25 @@ async fn the_healthcheck_subcommand_reports_the_live_process() {
     assert_eq!(unhealthy.status.code(), Some(1));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_retried_then_fails_start_with_the_cause() {
+    let mut settings = Settings::with_common(casino_testkit::service_settings(
+        &casino_testkit::postgres::unreachable_url("vault"),
+        "127.0.0.1:1",
+    ));
+    settings.common.database_connect_timeout = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let error = match Application::build(settings).await {
+        Ok(_) => panic!("started without a database"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.starts_with("the vault database was not reachable within 2 s"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "it retried");
+}
+
 #[test]
 fn a_bad_setting_stops_the_process_with_one_clear_line() {
     assert_refused_at_start(
