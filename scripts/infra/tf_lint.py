@@ -4,7 +4,8 @@
 1. Every .tf file parses (python-hcl2).
 2. Within each module directory, every reference resolves: var.X is declared, local.X is defined,
    module.X exists and module.X.Y is an output of that module, resource and data references name
-   declared blocks.
+   declared blocks. A `moved` block's `to` must resolve too; its `from` names an address that is no
+   longer declared, and is not checked.
 3. Every module call passes only declared variables and every variable without a default.
 4. No declared variable is unused.
 
@@ -103,7 +104,9 @@ def lint_module(mod: Module, cache: dict[Path, Module], errors: list[str]) -> No
     used_vars: set[str] = set()
     for f, doc in mod.docs.items():
         rel = os.path.relpath(f)
-        for s in strings(doc):
+        refs = {k: v for k, v in doc.items() if k != "moved"}
+        refs["moved"] = [{"to": m.get("to")} for m in doc.get("moved", [])]
+        for s in strings(refs):
             for m in REF_VAR.finditer(s):
                 used_vars.add(m.group(1))
                 if m.group(1) not in mod.variables:

@@ -225,6 +225,24 @@ resource "aws_ecs_service" "this" {
 # ---------------------------------------------------------------------------------------------------
 locals {
   autoscale = var.create_service && var.max_tasks > var.min_tasks
+
+  # One policy per target that is set (requests also needs the target group's resource label).
+  scaling_policies = {
+    cpu = {
+      enabled = var.cpu_target_percent != null
+      name    = "${var.name}-cpu"
+      metric  = "ECSServiceAverageCPUUtilization"
+      label   = null
+      target  = var.cpu_target_percent
+    }
+    requests = {
+      enabled = var.requests_per_target_target != null && var.alb_resource_label != null
+      name    = "${var.name}-alb-requests"
+      metric  = "ALBRequestCountPerTarget"
+      label   = var.alb_resource_label
+      target  = var.requests_per_target_target
+    }
+  }
 }
 
 resource "aws_appautoscaling_target" "this" {
@@ -236,9 +254,9 @@ resource "aws_appautoscaling_target" "this" {
   max_capacity       = var.max_tasks
 }
 
-resource "aws_appautoscaling_policy" "cpu" {
-  count              = local.autoscale && var.cpu_target_percent != null ? 1 : 0
-  name               = "${var.name}-cpu"
+resource "aws_appautoscaling_policy" "this" {
+  for_each           = { for k, p in local.scaling_policies : k => p if local.autoscale && p.enabled }
+  name               = each.value.name
   policy_type        = "TargetTrackingScaling"
   service_namespace  = aws_appautoscaling_target.this[0].service_namespace
   scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
@@ -246,29 +264,22 @@ resource "aws_appautoscaling_policy" "cpu" {
 
   target_tracking_scaling_policy_configuration {
     predefined_metric_specification {
-      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+      predefined_metric_type = each.value.metric
+      resource_label         = each.value.label
     }
-    target_value       = var.cpu_target_percent
+    target_value       = each.value.target
     scale_in_cooldown  = 300
     scale_out_cooldown = 60
   }
 }
 
-resource "aws_appautoscaling_policy" "requests" {
-  count              = local.autoscale && var.requests_per_target_target != null && var.alb_resource_label != null ? 1 : 0
-  name               = "${var.name}-alb-requests"
-  policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
-  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
-  resource_id        = aws_appautoscaling_target.this[0].resource_id
+# Addresses of the two count-based resources these policies used to be.
+moved {
+  from = aws_appautoscaling_policy.cpu[0]
+  to   = aws_appautoscaling_policy.this["cpu"]
+}
 
-  target_tracking_scaling_policy_configuration {
-    predefined_metric_specification {
-      predefined_metric_type = "ALBRequestCountPerTarget"
-      resource_label         = var.alb_resource_label
-    }
-    target_value       = var.requests_per_target_target
-    scale_in_cooldown  = 300
-    scale_out_cooldown = 60
-  }
+moved {
+  from = aws_appautoscaling_policy.requests[0]
+  to   = aws_appautoscaling_policy.this["requests"]
 }

@@ -9,7 +9,13 @@ locals {
       handler  = "chat-round-trip.handler"
       schedule = "rate(5 minutes)"
       timeout  = 60
-      severity = "page"
+      # SuccessPercent alarm (alarms.tf): 3 failed runs in a row.
+      alarm = {
+        severity           = "page"
+        description        = "Synthetic chat round trip failing through the public ALB for 3 of the last 3 runs: customer chat is down."
+        period             = 300
+        evaluation_periods = 3
+      }
       env = {
         BASE_URL         = var.public_base_url
         PLAYER_SECRET_ID = var.canary_player_secret_arn
@@ -20,7 +26,13 @@ locals {
       handler  = "health-endpoints.handler"
       schedule = "rate(1 minute)"
       timeout  = 30
-      severity = "page"
+      # SuccessPercent alarm (alarms.tf): failed runs in 3 of the last 5 minutes.
+      alarm = {
+        severity           = "page"
+        description        = "A public health endpoint failed through the ALB in 3 of the last 5 minutes."
+        period             = 60
+        evaluation_periods = 5
+      }
       env = {
         BASE_URL = var.public_base_url
         PATHS    = join(",", [for svc, path in var.health_check_paths : "${svc}=${path}"])
@@ -190,22 +202,4 @@ resource "aws_synthetics_canary" "this" {
       kms_key_arn     = var.kms_key_arn
     }
   }
-}
-
-resource "aws_cloudwatch_metric_alarm" "canary" {
-  for_each            = local.canaries
-  alarm_name          = "${var.name}-canary-${each.key}"
-  alarm_description   = each.key == "chat" ? "Synthetic chat round trip failing through the public ALB for 3 of the last 3 runs: customer chat is down. severity=${each.value.severity}" : "A public health endpoint failed through the ALB in 3 of the last 5 minutes. severity=${each.value.severity}"
-  namespace           = "CloudWatchSynthetics"
-  metric_name         = "SuccessPercent"
-  dimensions          = { CanaryName = aws_synthetics_canary.this[each.key].name }
-  statistic           = "Average"
-  period              = each.key == "chat" ? 300 : 60
-  evaluation_periods  = each.key == "chat" ? 3 : 5
-  datapoints_to_alarm = 3
-  comparison_operator = "LessThanThreshold"
-  threshold           = 100
-  treat_missing_data  = "breaching"
-  alarm_actions       = [local.topic[each.value.severity]]
-  ok_actions          = [local.topic[each.value.severity]]
 }
