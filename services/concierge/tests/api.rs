@@ -5,7 +5,6 @@
 mod support;
 
 use casino_auth::Role;
-use casino_events::topics;
 use chrono::{DurationRound as _, TimeDelta, Utc};
 use serde_json::{Value, json};
 use support::{Harness, bet, eur, get, metric_sum, put, rollback};
@@ -26,12 +25,7 @@ async fn rewards_me_shows_level_points_wagering_and_progress() {
     let player = Uuid::now_v7();
     let now = Utc::now();
     for (amount, category) in [("600", "slots"), ("500", "table")] {
-        harness
-            .publish(
-                topics::VAULT_TRANSACTIONS,
-                &bet(player, Uuid::now_v7(), eur(amount), Some(category), now),
-            )
-            .await;
+        harness.place_bet(player, amount, category, now).await;
     }
     harness.wait_processed(2).await;
 
@@ -176,18 +170,7 @@ async fn staff_replace_the_level_table_and_invalid_tables_are_refused_with_a_cle
 
     // A Silver player (1100 EUR) becomes Gold under the new table; later bets use the new multiplier.
     let player = Uuid::now_v7();
-    harness
-        .publish(
-            topics::VAULT_TRANSACTIONS,
-            &bet(
-                player,
-                Uuid::now_v7(),
-                eur("1100"),
-                Some("slots"),
-                Utc::now(),
-            ),
-        )
-        .await;
+    harness.place_bet(player, "1100", "slots", Utc::now()).await;
     harness.wait_processed(1).await;
     let (status, replaced) = put(
         &admin_url,
@@ -205,18 +188,7 @@ async fn staff_replace_the_level_table_and_invalid_tables_are_refused_with_a_cle
     assert_eq!(table["version"], 2);
     assert_eq!(table["levels"].as_array().unwrap().len(), 3);
 
-    harness
-        .publish(
-            topics::VAULT_TRANSACTIONS,
-            &bet(
-                player,
-                Uuid::now_v7(),
-                eur("100"),
-                Some("slots"),
-                Utc::now(),
-            ),
-        )
-        .await;
+    harness.place_bet(player, "100", "slots", Utc::now()).await;
     harness.wait_processed(2).await;
     let (status, view) = get(
         &format!("{}/api/v1/admin/players/{player}/rewards", app.public),
@@ -265,10 +237,7 @@ async fn leaderboards_break_ties_deterministically_and_show_the_players_neighbou
     ];
     for (player, transfer, amount, at) in bets {
         harness
-            .publish(
-                topics::VAULT_TRANSACTIONS,
-                &bet(player, transfer, eur(amount), Some("live"), at),
-            )
+            .publish_transfer(&bet(player, transfer, eur(amount), Some("live"), at))
             .await;
     }
     harness.wait_processed(bets.len() as i64).await;
@@ -341,10 +310,7 @@ async fn leaderboards_break_ties_deterministically_and_show_the_players_neighbou
 
     // A rollback takes the leader off the board.
     harness
-        .publish(
-            topics::VAULT_TRANSACTIONS,
-            &rollback(p[0], first_bet, eur("300"), t1),
-        )
+        .publish_transfer(&rollback(p[0], first_bet, eur("300"), t1))
         .await;
     harness.wait_processed(bets.len() as i64 + 1).await;
     let (_, body) = board("all-time", "&limit=100", p[7]).await;
@@ -385,10 +351,7 @@ async fn staff_see_a_players_rewards_with_the_inputs_of_each_award() {
         .duration_trunc(TimeDelta::milliseconds(1))
         .unwrap();
     harness
-        .publish(
-            topics::VAULT_TRANSACTIONS,
-            &bet(player, transfer, eur("42.75"), Some("mystery"), at),
-        )
+        .publish_transfer(&bet(player, transfer, eur("42.75"), Some("mystery"), at))
         .await;
     harness.wait_processed(1).await;
     let url = |id: &str| format!("{}/api/v1/admin/players/{id}/rewards", app.public);

@@ -35,10 +35,13 @@ async fn the_verifier_finds_nothing_on_honest_data_and_counts_a_tampered_award()
         (Uuid::now_v7(), "12"),
     ] {
         harness
-            .publish(
-                topics::VAULT_TRANSACTIONS,
-                &bet(player, transfer, eur(amount), Some("slots"), Utc::now()),
-            )
+            .publish_transfer(&bet(
+                player,
+                transfer,
+                eur(amount),
+                Some("slots"),
+                Utc::now(),
+            ))
             .await;
     }
     harness.wait_processed(3).await;
@@ -163,12 +166,7 @@ async fn earning_more_points_in_an_hour_than_the_threshold_is_flagged_once() {
         ("900", "2025-03-01T11:00:00Z"),
     ];
     for (amount, time) in bets {
-        harness
-            .publish(
-                topics::VAULT_TRANSACTIONS,
-                &bet(player, Uuid::now_v7(), eur(amount), Some("slots"), at(time)),
-            )
-            .await;
+        harness.place_bet(player, amount, "slots", at(time)).await;
     }
     harness.wait_processed(bets.len() as i64).await;
     let after = metric(&app.metrics().await, series);

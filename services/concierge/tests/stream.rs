@@ -520,12 +520,7 @@ async fn a_bet_crossing_two_thresholds_publishes_one_level_up_from_the_old_level
     let app = harness.app().await;
     let player = Uuid::now_v7();
     let now = Utc::now();
-    harness
-        .publish(
-            topics::VAULT_TRANSACTIONS,
-            &bet(player, Uuid::now_v7(), eur("500"), Some("slots"), now),
-        )
-        .await;
+    harness.place_bet(player, "500", "slots", now).await;
     // The big bet carries the trace of the request that placed it; the level-up continues that trace.
     let big = bet(player, Uuid::now_v7(), eur("20000"), Some("slots"), now);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -609,7 +604,7 @@ async fn poison_and_invalid_messages_go_to_the_dlq_with_the_reason_and_the_next_
             .publish_raw(topics::VAULT_TRANSACTIONS, &key, payload)
             .await;
     }
-    harness.publish(topics::VAULT_TRANSACTIONS, &valid).await;
+    harness.publish_transfer(&valid).await;
     harness.wait_processed(1).await;
 
     let dead = read_topic(

@@ -6,7 +6,7 @@ mod support;
 use axum::{Json, Router, http::StatusCode, routing::get};
 use casino_room_service::config::{InstanceIdSource, live_group};
 use serde_json::json;
-use support::{TestApp, TestEnv, metric};
+use support::{TestApp, TestEnv, assert_metric_at_least};
 
 /// Serve `router` on a loopback port; its base URL.
 async fn serve(router: Router) -> String {
@@ -75,13 +75,10 @@ async fn without_readable_task_metadata_a_random_id_is_used_logged_and_counted()
         settings.instance_id_source = InstanceIdSource::Ecs { metadata_uri: uri };
         let app = TestApp::start(settings).await;
         assert_eq!(app.instance_id, fallback, "{reason}");
-        let metrics = app.metrics().await;
-        assert!(
-            metric(
-                &metrics,
-                &format!(r#"room_ecs_metadata_failures_total{{reason="{reason}"}}"#)
-            ) >= 1.0,
-            "{metrics}"
+        assert_metric_at_least(
+            &app.metrics().await,
+            &format!(r#"room_ecs_metadata_failures_total{{reason="{reason}"}}"#),
+            1.0,
         );
         assert_eq!(app.stop().await.exit_code(), 0);
     }

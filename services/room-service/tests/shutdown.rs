@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use casino_testkit::process::SafeSpawn as _;
-use serde_json::json;
 use support::{Node, TestEnv};
 use uuid::Uuid;
 
@@ -59,16 +58,9 @@ async fn sigterm_disconnects_clients_with_the_shutdown_reason_and_exits_zero() {
     };
 
     let node = Node::start().await;
-    node.connect(
-        "player",
-        &public,
-        json!({"token": env.token(Uuid::now_v7())}),
-    )
-    .await;
-    assert_eq!(
-        node.event("player", "notifications.unread_count").await[0]["count"],
-        0
-    );
+    node.connect_as("player", &public, &env.token(Uuid::now_v7()))
+        .await;
+    assert_eq!(node.unread_count("player").await, 0);
 
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);

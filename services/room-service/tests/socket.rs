@@ -17,16 +17,17 @@ use casino_room_service::{
     config::ConnectRate,
 };
 use serde_json::{Value, json};
-use support::{Node, SOON, TestApp, TestEnv, metric};
+use support::{
+    Node, SOON, TestApp, TestEnv, after_pending_events, app_and_node, assert_metric_at_least,
+    error_code, level_up_event, live_app_and_node, next_reason, next_unread_count,
+};
 use uuid::Uuid;
 
 const QUIET: Duration = Duration::from_millis(1500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_malformed_forged_and_expired_tokens_are_refused_with_unauthorized() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    let node = Node::start().await;
+    let (env, app, node) = app_and_node().await;
     let forger = casino_auth::jwt::JwtSigner::generate(Duration::from_secs(60));
     let player = Uuid::now_v7();
     let cases = [
@@ -47,12 +48,7 @@ async fn missing_malformed_forged_and_expired_tokens_are_refused_with_unauthoriz
     }
     // A good token connects (default transports: HTTP long-polling, then the WebSocket upgrade).
     let line = node
-        .connect_with(
-            "good",
-            &app.public,
-            json!({"token": env.token(player)}),
-            json!({}),
-        )
+        .connect_upgrading("good", &app.public, &env.token(player))
         .await;
     assert_eq!(line["type"], "connect", "{line}");
     assert_eq!(
@@ -61,20 +57,17 @@ async fn missing_malformed_forged_and_expired_tokens_are_refused_with_unauthoriz
     );
 
     let metrics = app.metrics().await;
-    assert!(
-        metric(
-            &metrics,
-            r#"room_socket_connections_total{outcome="unauthorized"}"#
-        ) >= 4.0,
-        "{metrics}"
+    assert_metric_at_least(
+        &metrics,
+        r#"room_socket_connections_total{outcome="unauthorized"}"#,
+        4.0,
     );
-    assert!(
-        metric(
-            &metrics,
-            r#"room_socket_connections_total{outcome="accepted"}"#
-        ) >= 1.0
+    assert_metric_at_least(
+        &metrics,
+        r#"room_socket_connections_total{outcome="accepted"}"#,
+        1.0,
     );
-    assert!(metric(&metrics, "room_sockets_connected") >= 1.0);
+    assert_metric_at_least(&metrics, "room_sockets_connected", 1.0);
     node.disconnect("good");
     assert_eq!(node.disconnected("good").await, "io client disconnect");
     assert_eq!(app.stop().await.exit_code(), 0);
@@ -82,25 +75,16 @@ async fn missing_malformed_forged_and_expired_tokens_are_refused_with_unauthoriz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settled_bet_updates_the_balance_on_that_players_sockets_and_no_other() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    app.wait_until_live(&env).await;
-    let node = Node::start().await;
+    let (env, app, node) = live_app_and_node().await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
-    node.connect("alice-ws", &app.public, json!({"token": env.token(alice)}))
+    node.connect_as("alice-ws", &app.public, &env.token(alice))
         .await;
     // Alice's second tab on the default transports (long-polling, upgraded).
     let line = node
-        .connect_with(
-            "alice-polling",
-            &app.public,
-            json!({"token": env.token(alice)}),
-            json!({}),
-        )
+        .connect_upgrading("alice-polling", &app.public, &env.token(alice))
         .await;
     assert_eq!(line["type"], "connect");
-    node.connect("bob", &app.public, json!({"token": env.token(bob)}))
-        .await;
+    node.connect_as("bob", &app.public, &env.token(bob)).await;
 
     let bet = env
         .transfer(alice, TransferKind::Bet, -250, 750, "2.50")
@@ -136,11 +120,10 @@ async fn a_settled_bet_updates_the_balance_on_that_players_sockets_and_no_other(
     );
 
     let metrics = app.metrics().await;
-    assert!(
-        metric(
-            &metrics,
-            r#"room_messages_emitted_total{event="balance.updated"}"#
-        ) >= 4.0
+    assert_metric_at_least(
+        &metrics,
+        r#"room_messages_emitted_total{event="balance.updated"}"#,
+        4.0,
     );
     assert!(metrics.contains(r#"room_delivery_latency_seconds_bucket{event="balance.updated""#)
         || metrics.contains(r#"room_delivery_latency_seconds_bucket{service="room-service",event="balance.updated""#)
@@ -157,24 +140,14 @@ async fn two_instances_chat_together_and_push_each_players_balance_wherever_they
     two.wait_until_live(&env).await;
     let node = Node::start().await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
-    node.connect("alice", &one.public, json!({"token": env.token(alice)}))
+    node.connect_as("alice", &one.public, &env.token(alice))
         .await;
-    node.connect("bob", &two.public, json!({"token": env.token(bob)}))
-        .await;
+    node.connect_as("bob", &two.public, &env.token(bob)).await;
     for id in ["alice", "bob"] {
-        let joined = node
-            .emit_ack(id, "chat.join", json!({"room": "lobby"}))
-            .await;
-        assert_eq!(joined["ok"], true, "{joined}");
+        node.join(id, "lobby").await;
     }
 
-    let ack = node
-        .emit_ack(
-            "alice",
-            "chat.send",
-            json!({"room": "lobby", "text": "hi from one", "client_msg_id": "a-1"}),
-        )
-        .await;
+    let ack = node.chat("alice", "lobby", "hi from one", "a-1").await;
     assert_eq!(ack["ok"], true, "{ack}");
     for id in ["alice", "bob"] {
         let message = &node.event(id, "chat.message").await[0];
@@ -183,13 +156,7 @@ async fn two_instances_chat_together_and_push_each_players_balance_wherever_they
         assert_eq!(message["message_id"], ack["message_id"]);
         assert_eq!(message["room"], "lobby");
     }
-    let ack = node
-        .emit_ack(
-            "bob",
-            "chat.send",
-            json!({"room": "lobby", "text": "hello from two", "client_msg_id": "b-1"}),
-        )
-        .await;
+    let ack = node.chat("bob", "lobby", "hello from two", "b-1").await;
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(
         node.event("alice", "chat.message").await[0]["text"],
@@ -228,6 +195,16 @@ async fn two_instances_chat_together_and_push_each_players_balance_wherever_they
     assert_eq!(two.stop().await.exit_code(), 0);
 }
 
+/// How many of `token`'s player's notifications are unread.
+async fn unread_notifications(app: &TestApp, token: &str) -> usize {
+    let (status, body) = app
+        .http()
+        .get("/api/v1/notifications?unread=true", token)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["notifications"].as_array().unwrap().len()
+}
+
 async fn stored_notifications(app: &TestApp, token: &str, at_least: usize) -> Vec<Value> {
     let http = app.http();
     let deadline = tokio::time::Instant::now() + SOON;
@@ -253,21 +230,15 @@ async fn stored_notifications(app: &TestApp, token: &str, at_least: usize) -> Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_client_receives_exactly_the_notifications_it_missed_in_order_then_live_ones()
  {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    let node = Node::start().await;
+    let (env, app, node) = app_and_node().await;
     let player = Uuid::now_v7();
     let token = env.token(player);
-    node.connect("first", &app.public, json!({"token": token}))
-        .await;
-    assert_eq!(
-        node.event("first", "notifications.unread_count").await[0]["count"],
-        0
-    );
+    node.connect_as("first", &app.public, &token).await;
+    assert_eq!(node.unread_count("first").await, 0);
 
     // Live: a level-up becomes a stored notification pushed at once.
     let level = env.level_up(player, 2).await;
-    let live = node.event("first", "notification").await[0].clone();
+    let live = node.notification("first").await;
     assert_eq!(live["type"], "level_up");
     assert_eq!(live["data"], json!({"from": 1, "to": 2, "name": "Level 2"}));
     assert_eq!(live["read"], false);
@@ -320,7 +291,7 @@ async fn a_reconnecting_client_receives_exactly_the_notifications_it_missed_in_o
     .await;
     let mut replayed = Vec::new();
     for _ in 0..3 {
-        replayed.push(node.event("second", "notification").await[0].clone());
+        replayed.push(node.notification("second").await);
     }
     assert_eq!(replayed, missed, "exactly the missed ones, in order");
     let ids: Vec<i64> = replayed.iter().map(|n| n["id"].as_i64().unwrap()).collect();
@@ -334,42 +305,25 @@ async fn a_reconnecting_client_receives_exactly_the_notifications_it_missed_in_o
         by_type("account_locked")["data"],
         json!({"reason": "rollback abuse"})
     );
-    assert_eq!(
-        node.event("second", "notifications.unread_count").await[0]["count"],
-        4
-    );
+    assert_eq!(node.unread_count("second").await, 4);
 
     // Then live ones, and nothing twice.
     env.level_up(player, 4).await;
-    let next = node.event("second", "notification").await[0].clone();
+    let next = node.notification("second").await;
     assert_eq!(next["data"]["to"], 4);
     assert!(next["id"].as_i64().unwrap() > ids[2]);
     tokio::time::sleep(QUIET).await;
     assert!(node.take_events("second", "notification").is_empty());
 
     let metrics = app.metrics().await;
-    assert!(
-        metric(&metrics, "room_notifications_replayed_total") >= 3.0,
-        "{metrics}"
-    );
-    assert!(
-        metric(
+    assert_metric_at_least(&metrics, "room_notifications_replayed_total", 3.0);
+    for (kind, at_least) in [("big_win", 1.0), ("account_locked", 1.0), ("level_up", 3.0)] {
+        assert_metric_at_least(
             &metrics,
-            r#"room_notifications_stored_total{type="big_win"}"#
-        ) >= 1.0
-    );
-    assert!(
-        metric(
-            &metrics,
-            r#"room_notifications_stored_total{type="account_locked"}"#
-        ) >= 1.0
-    );
-    assert!(
-        metric(
-            &metrics,
-            r#"room_notifications_stored_total{type="level_up"}"#
-        ) >= 3.0
-    );
+            &format!(r#"room_notifications_stored_total{{type="{kind}"}}"#),
+            at_least,
+        );
+    }
     assert_eq!(app.stop().await.exit_code(), 0);
 }
 
@@ -386,18 +340,8 @@ async fn notifications_stored_while_sockets_connect_are_delivered_exactly_once_i
         let producer = env.producer.clone();
         tokio::spawn(async move {
             for level in 1..=TOTAL {
-                let event = Envelope::new(
-                    casino_events::payloads::reward_types::LEVEL_UP,
-                    "concierge",
-                    Some(player),
-                    casino_events::payloads::LevelUp {
-                        from: level - 1,
-                        to: level,
-                        name: format!("L{level}"),
-                    },
-                );
                 producer
-                    .send_envelope(topics::CONCIERGE_REWARDS, &event)
+                    .send_envelope(topics::CONCIERGE_REWARDS, &level_up_event(player, level))
                     .await
                     .unwrap();
                 tokio::time::sleep(Duration::from_millis(15)).await;
@@ -487,60 +431,25 @@ async fn notifications_are_private_paged_and_marked_read() {
 
     // Read flags; a socket of alice hears the new unread count.
     let mut socket = app.client(&alice_token).await;
-    assert_eq!(
-        socket
-            .wait_for("notifications.unread_count", SOON)
-            .await
-            .unwrap()[0]["count"],
-        5
-    );
+    assert_eq!(next_unread_count(&mut socket).await, 5);
     let id = all[0]["id"].as_i64().unwrap();
-    let (status, _) = http
-        .post(
-            &format!("/api/v1/notifications/{id}/read"),
-            &bob_token,
-            json!({}),
-        )
-        .await;
+    let read = format!("/api/v1/notifications/{id}/read");
+    let (status, _) = http.post(&read, &bob_token, json!({})).await;
     assert_eq!(status, 404, "bob cannot touch alice's notification");
-    let (status, body) = http
-        .post(
-            &format!("/api/v1/notifications/{id}/read"),
-            &alice_token,
-            json!({}),
-        )
-        .await;
+    let (status, body) = http.post(&read, &alice_token, json!({})).await;
     assert_eq!(
         (status, body["notification"]["read"].clone()),
         (200, json!(true))
     );
-    assert_eq!(
-        socket
-            .wait_for("notifications.unread_count", SOON)
-            .await
-            .unwrap()[0]["count"],
-        4
-    );
-    let (_, unread) = http
-        .get("/api/v1/notifications?unread=true", &alice_token)
-        .await;
-    assert_eq!(unread["notifications"].as_array().unwrap().len(), 4);
+    assert_eq!(next_unread_count(&mut socket).await, 4);
+    assert_eq!(unread_notifications(&app, &alice_token).await, 4);
     let (status, body) = http
         .post("/api/v1/notifications/read-all", &alice_token, json!({}))
         .await;
     assert_eq!((status, body["updated"].clone()), (200, json!(4)));
+    assert_eq!(next_unread_count(&mut socket).await, 0);
     assert_eq!(
-        socket
-            .wait_for("notifications.unread_count", SOON)
-            .await
-            .unwrap()[0]["count"],
-        0
-    );
-    let (_, unread) = http
-        .get("/api/v1/notifications?unread=true", &bob_token)
-        .await;
-    assert_eq!(
-        unread["notifications"].as_array().unwrap().len(),
+        unread_notifications(&app, &bob_token).await,
         1,
         "bob's stay unread"
     );
@@ -549,15 +458,9 @@ async fn notifications_are_private_paged_and_marked_read() {
     let (status, body) = http
         .get("/api/v1/notifications?cursor=abc", &alice_token)
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (400, json!("invalid_cursor"))
-    );
+    assert_eq!((status, error_code(&body)), (400, Some("invalid_cursor")));
     let (status, body) = http.get("/api/v1/notifications", "garbage").await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (401, json!("unauthorized"))
-    );
+    assert_eq!((status, error_code(&body)), (401, Some("unauthorized")));
     let (status, _) = http.get("/api/v1/notifications", &env.staff_token()).await;
     assert_eq!(status, 403, "notifications are a player's");
     socket.close();
@@ -566,51 +469,47 @@ async fn notifications_are_private_paged_and_marked_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_rules_answer_with_their_codes() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    app.wait_until_live(&env).await;
-    let node = Node::start().await;
+    let (env, app, node) = live_app_and_node().await;
     let http = app.http();
     let staff = env.staff_token();
     let players: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
     for (i, player) in players.iter().enumerate() {
-        let id = format!("p{i}");
-        node.connect(&id, &app.public, json!({"token": env.token(*player)}))
+        node.connect_as(&format!("p{i}"), &app.public, &env.token(*player))
             .await;
     }
-    let send = |id: &'static str, room: &str, text: &str, client_msg_id: &str| {
-        let data = json!({"room": room, "text": text, "client_msg_id": client_msg_id});
-        let node = &node;
-        async move { node.emit_ack(id, "chat.send", data).await }
-    };
 
     // Not joined, invalid room, then join (with history).
-    assert_eq!(send("p0", "lobby", "hi", "m0").await["error"], "not_joined");
+    assert_eq!(
+        node.chat("p0", "lobby", "hi", "m0").await["error"],
+        "not_joined"
+    );
     assert_eq!(
         node.emit_ack("p0", "chat.join", json!({"room": "casino floor"}))
             .await["error"],
         "invalid_room"
     );
     assert_eq!(
-        send("p0", "player:1", "hi", "m0").await["error"],
+        node.chat("p0", "player:1", "hi", "m0").await["error"],
         "invalid_room"
     );
     for id in ["p0", "p1", "p2", "p3"] {
-        let joined = node
-            .emit_ack(id, "chat.join", json!({"room": "game:roulette-1"}))
-            .await;
-        assert_eq!(joined["ok"], true, "{joined}");
+        let joined = node.join(id, "game:roulette-1").await;
         assert_eq!(joined["messages"], json!([]));
     }
     let room = "game:roulette-1";
 
     // Length after trimming.
-    assert_eq!(send("p0", room, "   \n ", "m1").await["error"], "empty");
     assert_eq!(
-        send("p0", room, &"x".repeat(501), "m2").await["error"],
+        node.chat("p0", room, "   \n ", "m1").await["error"],
+        "empty"
+    );
+    assert_eq!(
+        node.chat("p0", room, &"x".repeat(501), "m2").await["error"],
         "too_long"
     );
-    let ok = send("p0", room, &format!("  {}  ", "é".repeat(500)), "m3").await;
+    let ok = node
+        .chat("p0", room, &format!("  {}  ", "é".repeat(500)), "m3")
+        .await;
     assert_eq!(
         ok["ok"], true,
         "500 characters after trimming are fine: {ok}"
@@ -625,8 +524,8 @@ async fn chat_rules_answer_with_their_codes() {
     );
 
     // Duplicate client_msg_id: the original ack, delivered once.
-    let first = send("p1", room, "once", "dup").await;
-    let again = send("p1", room, "once", "dup").await;
+    let first = node.chat("p1", room, "once", "dup").await;
+    let again = node.chat("p1", room, "once", "dup").await;
     assert_eq!(first["ok"], true);
     assert_eq!(again["ok"], true);
     assert_eq!(again["duplicate"], true);
@@ -634,10 +533,12 @@ async fn chat_rules_answer_with_their_codes() {
 
     // Rate limit: 5 per 10 s per player.
     for n in 0..5 {
-        let ack = send("p2", room, &format!("msg {n}"), &format!("r{n}")).await;
+        let ack = node
+            .chat("p2", room, &format!("msg {n}"), &format!("r{n}"))
+            .await;
         assert_eq!(ack["ok"], true, "message {n}: {ack}");
     }
-    let limited = send("p2", room, "one too many", "r5").await;
+    let limited = node.chat("p2", room, "one too many", "r5").await;
     assert_eq!(limited["error"], "rate_limited", "{limited}");
     assert!(limited["retry_after_ms"].as_u64().unwrap() <= 10_000);
 
@@ -650,14 +551,14 @@ async fn chat_rules_answer_with_their_codes() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let muted = send("p3", room, "let me talk", "u1").await;
+    let muted = node.chat("p3", room, "let me talk", "u1").await;
     assert_eq!(muted["error"], "muted", "{muted}");
     assert!(muted["muted_until"].is_string());
     let (status, body) = http
         .delete(&format!("/api/v1/chat/mutes/{}", players[3]), &staff)
         .await;
     assert_eq!((status, body["unmuted"].clone()), (200, json!(true)));
-    assert_eq!(send("p3", room, "thanks", "u2").await["ok"], true);
+    assert_eq!(node.chat("p3", room, "thanks", "u2").await["ok"], true);
 
     // Everyone saw each accepted message exactly once: p0's, p1's "once", p2's five, p3's "thanks".
     tokio::time::sleep(QUIET).await;
@@ -684,12 +585,10 @@ async fn chat_rules_answer_with_their_codes() {
         "not_joined",
         "invalid_room",
     ] {
-        assert!(
-            metric(
-                &metrics,
-                &format!(r#"room_chat_messages_total{{outcome="{outcome}"}}"#)
-            ) >= 1.0,
-            "{outcome}: {metrics}"
+        assert_metric_at_least(
+            &metrics,
+            &format!(r#"room_chat_messages_total{{outcome="{outcome}"}}"#),
+            1.0,
         );
     }
     assert_eq!(app.stop().await.exit_code(), 0);
@@ -697,25 +596,26 @@ async fn chat_rules_answer_with_their_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_delete_a_message_from_history_and_from_connected_clients() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    app.wait_until_live(&env).await;
-    let node = Node::start().await;
+    let (env, app, node) = live_app_and_node().await;
     let http = app.http();
+    let texts = |messages: &Value| -> Vec<String> {
+        let messages = messages.as_array().unwrap();
+        messages
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let alice_token = env.token(alice);
-    node.connect("alice", &app.public, json!({"token": alice_token}))
-        .await;
-    node.connect("bob", &app.public, json!({"token": env.token(bob)}))
-        .await;
+    node.connect_as("alice", &app.public, &alice_token).await;
+    node.connect_as("bob", &app.public, &env.token(bob)).await;
     for id in ["alice", "bob"] {
-        node.emit_ack(id, "chat.join", json!({"room": "lobby"}))
-            .await;
+        node.join(id, "lobby").await;
     }
     let mut ids = Vec::new();
     for n in 0..3 {
         let ack = node
-            .emit_ack("alice", "chat.send", json!({"room": "lobby", "text": format!("line {n}"), "client_msg_id": format!("c{n}")}))
+            .chat("alice", "lobby", &format!("line {n}"), &format!("c{n}"))
             .await;
         ids.push(ack["message_id"].as_str().unwrap().to_owned());
         node.event("bob", "chat.message").await;
@@ -747,29 +647,11 @@ async fn staff_delete_a_message_from_history_and_from_connected_clients() {
     // Gone from the REST history and from chat.join's.
     let (status, history) = http.get("/api/v1/chat/lobby/messages", &alice_token).await;
     assert_eq!(status, 200, "{history}");
-    let texts: Vec<&str> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["line 0", "line 2"]);
-    node.connect(
-        "carol",
-        &app.public,
-        json!({"token": env.token(Uuid::now_v7())}),
-    )
-    .await;
-    let joined = node
-        .emit_ack("carol", "chat.join", json!({"room": "lobby"}))
+    assert_eq!(texts(&history["messages"]), ["line 0", "line 2"]);
+    node.connect_as("carol", &app.public, &env.token(Uuid::now_v7()))
         .await;
-    let texts: Vec<&str> = joined["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["line 0", "line 2"]);
+    let joined = node.join("carol", "lobby").await;
+    assert_eq!(texts(&joined["messages"]), ["line 0", "line 2"]);
 
     // Paging backwards with ?before=.
     let (_, older) = http
@@ -783,10 +665,7 @@ async fn staff_delete_a_message_from_history_and_from_connected_clients() {
     let (status, body) = http
         .get("/api/v1/chat/nowhere/messages", &alice_token)
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (400, json!("invalid_room"))
-    );
+    assert_eq!((status, error_code(&body)), (400, Some("invalid_room")));
     assert_eq!(app.stop().await.exit_code(), 0);
 }
 
@@ -800,41 +679,23 @@ async fn too_many_connections_from_one_address_are_refused_with_a_clear_error_an
     let app = TestApp::start(settings).await;
     let node = Node::start().await;
     let token = env.token(Uuid::now_v7());
-    let from = |ip: &str, forwarded_for: &str| {
-        json!({"transports": ["websocket"], "localAddress": ip,
-               "headers": {"x-forwarded-for": forwarded_for}})
+    // Socket `id` over WebSocket from the local address `ip`, claiming `forwarded_for`.
+    let connect_from = async |id: &str, ip: &str, forwarded_for: &str| {
+        let extra = json!({"transports": ["websocket"], "localAddress": ip,
+                           "headers": {"x-forwarded-for": forwarded_for}});
+        node.connect_with(id, &app.public, json!({"token": token}), extra)
+            .await
     };
     for n in 0..5 {
         // A different forwarded address each time: not believed, the peer is what counts.
-        let line = node
-            .connect_with(
-                &format!("a{n}"),
-                &app.public,
-                json!({"token": token}),
-                from("127.0.0.2", &format!("203.0.113.{n}")),
-            )
-            .await;
+        let line = connect_from(&format!("a{n}"), "127.0.0.2", &format!("203.0.113.{n}")).await;
         assert_eq!(line["type"], "connect", "{line}");
     }
-    let refused = node
-        .connect_with(
-            "a5",
-            &app.public,
-            json!({"token": token}),
-            from("127.0.0.2", "203.0.113.99"),
-        )
-        .await;
+    let refused = connect_from("a5", "127.0.0.2", "203.0.113.99").await;
     assert_eq!(refused["type"], "connect_error", "{refused}");
     assert_eq!(refused["message"], "rate_limited");
     // Another address has its own allowance.
-    let other = node
-        .connect_with(
-            "b",
-            &app.public,
-            json!({"token": token}),
-            from("127.0.0.3", "203.0.113.1"),
-        )
-        .await;
+    let other = connect_from("b", "127.0.0.3", "203.0.113.1").await;
     assert_eq!(other["type"], "connect", "{other}");
     // The Rust client (127.0.0.1) is not affected either, and sees the same refusal code when over.
     let mut kept = Vec::new();
@@ -862,13 +723,10 @@ async fn too_many_connections_from_one_address_are_refused_with_a_clear_error_an
         matches!(&hard, ClientError::Transport(m) if m.contains("429")),
         "{hard}"
     );
-    let metrics = app.metrics().await;
-    assert!(
-        metric(
-            &metrics,
-            r#"room_socket_connections_total{outcome="rate_limited"}"#
-        ) >= 7.0,
-        "{metrics}"
+    assert_metric_at_least(
+        &app.metrics().await,
+        r#"room_socket_connections_total{outcome="rate_limited"}"#,
+        7.0,
     );
     assert_eq!(app.stop().await.exit_code(), 0);
 }
@@ -938,14 +796,11 @@ fn payment_event(player: Uuid, event_type: &str, reason: Option<&str>) -> Envelo
 /// event even when it is delivered twice, pushed to the player's connected socket once, typed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    let node = Node::start().await;
+    let (env, app, node) = app_and_node().await;
     let player = Uuid::now_v7();
     let token = env.token(player);
-    node.connect("p", &app.public, json!({"token": token}))
-        .await;
-    node.event("p", "notifications.unread_count").await;
+    node.connect_as("p", &app.public, &token).await;
+    node.unread_count("p").await;
 
     let pending = payment_event(player, payment_types::PENDING, None);
     let succeeded = payment_event(player, payment_types::SUCCEEDED, None);
@@ -956,7 +811,7 @@ async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
     env.publish(topics::VAULT_PAYMENTS, &failed).await;
     env.publish(topics::VAULT_PAYMENTS, &failed).await; // redelivered
 
-    let first = node.event("p", "notification").await[0].clone();
+    let first = node.notification("p").await;
     assert_eq!(first["type"], "payment_succeeded", "{first}");
     assert_eq!(
         first["data"],
@@ -964,7 +819,7 @@ async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
                "currency": "EUR", "amount": 5_000})
     );
     assert_eq!(first["read"], false);
-    let second = node.event("p", "notification").await[0].clone();
+    let second = node.notification("p").await;
     assert_eq!(second["type"], "payment_failed", "{second}");
     assert_eq!(
         second["data"],
@@ -976,7 +831,7 @@ async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
     // A later event of the same partition (key = player) shows the redeliveries were consumed.
     let later = payment_event(player, payment_types::SUCCEEDED, None);
     env.publish(topics::VAULT_PAYMENTS, &later).await;
-    let third = node.event("p", "notification").await[0].clone();
+    let third = node.notification("p").await;
     assert_eq!(third["data"]["payment_id"], json!(later.data.payment_id));
     tokio::time::sleep(QUIET).await;
     assert!(
@@ -992,12 +847,10 @@ async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
 
     let metrics = app.metrics().await;
     for kind in ["payment_succeeded", "payment_failed"] {
-        assert!(
-            metric(
-                &metrics,
-                &format!(r#"room_notifications_stored_total{{type="{kind}"}}"#)
-            ) >= 1.0,
-            "{metrics}"
+        assert_metric_at_least(
+            &metrics,
+            &format!(r#"room_notifications_stored_total{{type="{kind}"}}"#),
+            1.0,
         );
     }
     assert_eq!(app.stop().await.exit_code(), 0);
@@ -1006,18 +859,11 @@ async fn payment_outcomes_become_notifications_stored_once_and_pushed_live() {
 /// A socket is disconnected when its access token expires, told why, and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_is_disconnected_when_its_token_expires() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    let node = Node::start().await;
+    let (env, app, node) = app_and_node().await;
     let short = env.token_expiring_in(Uuid::now_v7(), 2);
-    node.connect("short", &app.public, json!({"token": short}))
+    node.connect_as("short", &app.public, &short).await;
+    node.connect_as("long", &app.public, &env.token(Uuid::now_v7()))
         .await;
-    node.connect(
-        "long",
-        &app.public,
-        json!({"token": env.token(Uuid::now_v7())}),
-    )
-    .await;
     let mut rust = app.client(&env.token_expiring_in(Uuid::now_v7(), 2)).await;
     let started = std::time::Instant::now();
     let notice = node.event("short", "session.expired").await[0].clone();
@@ -1033,15 +879,10 @@ async fn a_socket_is_disconnected_when_its_token_expires() {
         "disconnected at expiry, after {elapsed:?}"
     );
     assert_eq!(
-        rust.wait_for("session.expired", SOON).await.unwrap()[0]["reason"],
+        next_reason(&mut rust, "session.expired").await,
         "token_expired"
     );
-    let ended = loop {
-        match rust.next_event(SOON).await {
-            Ok(ClientEvent::Event { .. }) => continue,
-            other => break other,
-        }
-    };
+    let ended = after_pending_events(&mut rust).await;
     assert!(
         matches!(&ended, Ok(ClientEvent::Disconnected { reason }) if reason == "io server disconnect"),
         "{ended:?}"
@@ -1052,28 +893,19 @@ async fn a_socket_is_disconnected_when_its_token_expires() {
             .await
             .is_none()
     );
-    let metrics = app.metrics().await;
-    assert!(
-        metric(
-            &metrics,
-            r#"room_socket_disconnects_total{reason="token_expired"}"#
-        ) >= 2.0,
-        "{metrics}"
+    assert_metric_at_least(
+        &app.metrics().await,
+        r#"room_socket_disconnects_total{reason="token_expired"}"#,
+        2.0,
     );
     assert_eq!(app.stop().await.exit_code(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_sockets_why_and_disconnects_them() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    let node = Node::start().await;
-    node.connect(
-        "a",
-        &app.public,
-        json!({"token": env.token(Uuid::now_v7())}),
-    )
-    .await;
+    let (env, app, node) = app_and_node().await;
+    node.connect_as("a", &app.public, &env.token(Uuid::now_v7()))
+        .await;
     let mut rust = app.client(&env.token(Uuid::now_v7())).await;
     let lifecycle = app.lifecycle.clone();
     let stopping = tokio::spawn(app.stop());
@@ -1087,17 +919,12 @@ async fn shutdown_tells_sockets_why_and_disconnects_them() {
         "the client reconnects elsewhere on its own"
     );
     assert_eq!(
-        rust.wait_for("server.shutdown", SOON).await.unwrap()[0]["reason"],
+        next_reason(&mut rust, "server.shutdown").await,
         "server_shutdown"
     );
     // Events queued before the shutdown notice (the unread count sent on connect) come first; then the
     // transport closes.
-    let disconnected = loop {
-        match rust.next_event(SOON).await {
-            Ok(ClientEvent::Event { .. }) => continue,
-            other => break other,
-        }
-    };
+    let disconnected = after_pending_events(&mut rust).await;
     assert!(
         matches!(disconnected, Ok(ClientEvent::Disconnected { .. })),
         "{disconnected:?}"
@@ -1114,13 +941,10 @@ async fn shutdown_tells_sockets_why_and_disconnects_them() {
         "test",
         "test",
     ));
-    let metrics = handle.render();
-    assert!(
-        metric(
-            &metrics,
-            r#"room_socket_disconnects_total{reason="server_shutdown"}"#
-        ) >= 2.0,
-        "{metrics}"
+    assert_metric_at_least(
+        &handle.render(),
+        r#"room_socket_disconnects_total{reason="server_shutdown"}"#,
+        2.0,
     );
 }
 
@@ -1128,19 +952,14 @@ async fn shutdown_tells_sockets_why_and_disconnects_them() {
 /// their handlers in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_emitted_before_the_connection_completes_are_handled() {
-    let env = TestEnv::start().await;
-    let app = env.app().await;
-    let node = Node::start().await;
+    let (env, app, node) = app_and_node().await;
     for n in 0..5 {
         let id = format!("eager{n}");
         node.send(
             json!({"op": "connect", "id": id, "url": app.public, "transports": ["websocket"],
             "auth": {"token": env.token(Uuid::now_v7())}}),
         );
-        let joined = node
-            .emit_ack(&id, "chat.join", json!({"room": "lobby"}))
-            .await;
-        assert_eq!(joined["ok"], true, "{joined}");
+        node.join(&id, "lobby").await;
     }
     for _ in 0..5 {
         let client = app.client(&env.token(Uuid::now_v7())).await;

@@ -9,7 +9,7 @@ use casino_auth::{
     jwt::{JwtSigner, JwtVerifier},
 };
 use serde_json::json;
-use support::{PASSWORD, bet, spawn_vault};
+use support::{PASSWORD, error_code, spawn_vault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_normalises_the_email_enforces_rules_and_refuses_duplicates() {
@@ -32,10 +32,7 @@ async fn registration_normalises_the_email_enforces_rules_and_refuses_duplicates
             json!({ "email": "alice@example.com", "password": PASSWORD, "currency": "EUR" }),
         )
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("email_taken"))
-    );
+    assert_eq!((status, error_code(&body)), (409, Some("email_taken")));
 
     for (request, code) in [
         (
@@ -58,11 +55,7 @@ async fn registration_normalises_the_email_enforces_rules_and_refuses_duplicates
         let (status, body) = vault
             .post("/api/v1/auth/register", None, request.clone())
             .await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (400, Some(code)),
-            "{request}"
-        );
+        assert_eq!((status, error_code(&body)), (400, Some(code)), "{request}");
     }
     // player.registered went into the outbox in the same transaction.
     let events: i64 =
@@ -96,10 +89,7 @@ async fn access_tokens_verify_with_the_published_jwks_and_a_token_from_another_k
     let forger = JwtSigner::generate(Duration::from_secs(900));
     let (forged, _) = forger.issue(player.id, Role::Player);
     let (status, body) = vault.get("/api/v1/wallet", Some(&forged)).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    assert_eq!((status, error_code(&body)), (401, Some("unauthorized")));
     let (status, _) = vault.get("/api/v1/wallet", None).await;
     assert_eq!(status, 401);
     vault.stop().await;
@@ -109,13 +99,7 @@ async fn access_tokens_verify_with_the_published_jwks_and_a_token_from_another_k
 async fn refresh_tokens_rotate_and_reusing_a_rotated_one_revokes_the_family() {
     let vault = spawn_vault().await;
     let player = vault.register("EUR").await;
-    let (status, first) = vault
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": player.refresh }),
-        )
-        .await;
+    let (status, first) = vault.refresh(&player.refresh).await;
     assert_eq!(status, 200, "{first}");
     let rotated = first["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rotated, player.refresh);
@@ -128,50 +112,20 @@ async fn refresh_tokens_rotate_and_reusing_a_rotated_one_revokes_the_family() {
     assert_eq!(status, 200);
 
     // The old token comes back (stolen copy): refused, and the whole family dies.
-    let (status, reuse) = vault
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": player.refresh }),
-        )
-        .await;
+    let (status, reuse) = vault.refresh(&player.refresh).await;
     assert_eq!(
-        (status, reuse["error"]["code"].as_str()),
+        (status, error_code(&reuse)),
         (401, Some("invalid_refresh_token"))
     );
-    let (status, _) = vault
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": rotated }),
-        )
-        .await;
+    let (status, _) = vault.refresh(&rotated).await;
     assert_eq!(status, 401, "the legitimate newer token was revoked too");
 
     // Logout revokes.
-    let (_, login) = vault
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": player.email, "password": PASSWORD }),
-        )
-        .await;
+    let (_, login) = vault.login(&player.email, PASSWORD).await;
     let refresh = login["refresh_token"].as_str().unwrap();
-    let (status, _) = vault
-        .post(
-            "/api/v1/auth/logout",
-            None,
-            json!({ "refresh_token": refresh }),
-        )
-        .await;
+    let (status, _) = vault.logout(refresh).await;
     assert_eq!(status, 204);
-    let (status, _) = vault
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": refresh }),
-        )
-        .await;
+    let (status, _) = vault.refresh(refresh).await;
     assert_eq!(status, 401);
     vault.stop().await;
 }
@@ -181,37 +135,19 @@ async fn repeated_failed_logins_are_throttled() {
     let vault = spawn_vault().await;
     let player = vault.register("EUR").await;
     for _ in 0..5 {
-        let (status, body) = vault
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "email": player.email, "password": "wrong password 1" }),
-            )
-            .await;
+        let (status, body) = vault.login(&player.email, "wrong password 1").await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, error_code(&body)),
             (401, Some("invalid_credentials"))
         );
     }
     // Even the right password is refused while throttled.
-    let (status, body) = vault
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": player.email, "password": PASSWORD }),
-        )
-        .await;
+    let (status, body) = vault.login(&player.email, PASSWORD).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status, error_code(&body)),
         (429, Some("too_many_attempts"))
     );
-    let (status, _) = vault
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": "nobody@casino.test", "password": PASSWORD }),
-        )
-        .await;
+    let (status, _) = vault.login("nobody@casino.test", PASSWORD).await;
     assert_eq!(
         status, 401,
         "unknown emails get the same answer as wrong passwords"
@@ -238,13 +174,7 @@ async fn only_an_admin_creates_staff_and_roles_are_enforced() {
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["role"], "staff");
-    let (_, login) = vault
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": "ops@casino.test", "password": "operations 2026" }),
-        )
-        .await;
+    let (_, login) = vault.login("ops@casino.test", "operations 2026").await;
     let staff = login["access_token"].as_str().unwrap().to_owned();
     let (status, body) = vault
         .post(
@@ -253,10 +183,7 @@ async fn only_an_admin_creates_staff_and_roles_are_enforced() {
             json!({ "email": "x@casino.test", "password": "operations 2027" }),
         )
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden"))
-    );
+    assert_eq!((status, error_code(&body)), (403, Some("forbidden")));
     // Staff can use staff endpoints; players cannot.
     let (status, _) = vault.get("/api/v1/admin/abuse-signals", Some(&staff)).await;
     assert_eq!(status, 200);
@@ -271,9 +198,8 @@ async fn only_an_admin_creates_staff_and_roles_are_enforced() {
 async fn a_locked_player_signs_in_but_cannot_bet_and_every_refusal_says_why() {
     let vault = spawn_vault().await;
     let admin = vault.admin_token().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
     let (status, _) = vault
         .post(
             &format!("/api/v1/admin/players/{}/lock", player.id),
@@ -283,28 +209,17 @@ async fn a_locked_player_signs_in_but_cannot_bet_and_every_refusal_says_why() {
         .await;
     assert_eq!(status, 200);
 
-    let (status, login) = vault
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": player.email, "password": PASSWORD }),
-        )
-        .await;
+    let (status, login) = vault.login(&player.email, PASSWORD).await;
     assert_eq!(status, 200);
     assert_eq!(login["locked"], true);
     assert_eq!(login["lock_reason"], "chargeback investigation");
     let (status, body) = vault
         .post("/api/v1/games/sessions", Some(&player.token), json!({}))
         .await;
+    assert_eq!((status, error_code(&body)), (423, Some("player_locked")));
+    let (status, body) = acme.bet(&session, "b1", "r1", "1.00").await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (423, Some("player_locked"))
-    );
-    let (status, body) = vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "1.00"))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status, error_code(&body)),
         (423, Some("player_locked")),
         "{body}"
     );
@@ -319,9 +234,7 @@ async fn a_locked_player_signs_in_but_cannot_bet_and_every_refusal_says_why() {
         .await;
     assert_eq!(status, 200);
     let session = vault.session(&player).await;
-    let (status, _) = vault
-        .game("bet", &bet(&player, &session, "b2", "r2", "1.00"))
-        .await;
+    let (status, _) = acme.bet(&session, "b2", "r2", "1.00").await;
     assert_eq!(status, 200);
     let locked_events: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE topic = 'vault.players.v1' AND key = $1",

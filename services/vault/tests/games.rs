@@ -4,23 +4,15 @@ mod support;
 
 use futures::future::join_all;
 use serde_json::json;
-use support::{PROVIDER_SECRET, bet, metric, rollback, spawn_vault, win};
+use support::{PROVIDER_SECRET, bet, error_code, metric, nth_bet, spawn_vault, win};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_bets_on_a_wallet_that_affords_ten_leave_exactly_ten_and_a_zero_balance() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "100.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("100.00").await;
 
     let attempts = (0..50).map(|i| {
-        let body = bet(
-            &player,
-            &session,
-            &format!("tx-{i}"),
-            &format!("round-{i}"),
-            "10.00",
-        );
+        let body = nth_bet(&player, &session, i, "10.00");
         let vault = &vault;
         async move { vault.game("bet", &body).await }
     });
@@ -61,9 +53,8 @@ async fn fifty_concurrent_bets_on_a_wallet_that_affords_ten_leave_exactly_ten_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_bet_sent_three_times_moves_money_once_and_answers_identically() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "50.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("50.00").await;
+    let acme = vault.acme(&player);
     let body = bet(&player, &session, "dup-1", "round-dup", "5.00");
 
     // Sequentially...
@@ -90,9 +81,7 @@ async fn the_same_bet_sent_three_times_moves_money_once_and_answers_identically(
     assert_eq!(vault.balance(player.id, "EUR").await, "40.00");
 
     // Same id, another amount: a conflict, and an abuse signal.
-    let (status, conflict) = vault
-        .game("bet", &bet(&player, &session, "dup-1", "round-dup", "7.00"))
-        .await;
+    let (status, conflict) = acme.bet(&session, "dup-1", "round-dup", "7.00").await;
     assert_eq!(status, 409);
     assert_eq!(conflict["error"]["code"], "idempotency_conflict");
     assert_eq!(conflict["balance"], "40.00");
@@ -110,43 +99,32 @@ async fn the_same_bet_sent_three_times_moves_money_once_and_answers_identically(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_of_bet_and_win_settles_and_refuses_later_rollbacks_and_bets() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "20.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("20.00").await;
+    let acme = vault.acme(&player);
 
-    let (status, placed) = vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "2.50"))
-        .await;
+    let (status, placed) = acme.bet(&session, "b1", "r1", "2.50").await;
     assert_eq!(
         (status, placed["balance"].as_str()),
         (200, Some("17.50")),
         "{placed}"
     );
-    let (status, won) = vault
-        .game("win", &win(&player, "w1", "r1", "10.00", true))
-        .await;
+    let (status, won) = acme.win("w1", "r1", "10.00", true).await;
     assert_eq!(
         (status, won["balance"].as_str()),
         (200, Some("27.50")),
         "{won}"
     );
 
-    let (status, late) = vault
-        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
-        .await;
+    let (status, late) = acme.rollback("rb1", "r1", "b1").await;
     assert_eq!(status, 422, "{late}");
     assert_eq!(late["error"]["code"], "round_settled");
     assert_eq!(late["balance"], "27.50");
-    let (status, again) = vault
-        .game("bet", &bet(&player, &session, "b2", "r1", "1.00"))
-        .await;
+    let (status, again) = acme.bet(&session, "b2", "r1", "1.00").await;
     assert_eq!(status, 422);
     assert_eq!(again["error"]["code"], "round_settled");
-    let (status, second_win) = vault
-        .game("win", &win(&player, "w2", "r1", "1.00", false))
-        .await;
+    let (status, second_win) = acme.win("w2", "r1", "1.00", false).await;
     assert_eq!(
-        (status, second_win["error"]["code"].as_str()),
+        (status, error_code(&second_win)),
         (422, Some("round_settled"))
     );
     assert_eq!(vault.balance(player.id, "EUR").await, "27.50");
@@ -156,29 +134,20 @@ async fn a_round_of_bet_and_win_settles_and_refuses_later_rollbacks_and_bets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_returns_the_stake_once_and_a_duplicate_rollback_returns_the_first_answer() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "4.00"))
-        .await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "4.00").await;
     assert_eq!(vault.balance(player.id, "EUR").await, "6.00");
 
-    let first = vault
-        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
-        .await;
+    let first = acme.rollback("rb1", "r1", "b1").await;
     assert_eq!(first.0, 200, "{}", first.1);
     assert_eq!(first.1["balance"], "10.00");
-    let duplicate = vault
-        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
-        .await;
+    let duplicate = acme.rollback("rb1", "r1", "b1").await;
     assert_eq!(duplicate, first);
     // Another rollback id for the same bet moves nothing.
-    let (status, other) = vault
-        .game("rollback", &rollback(&player, "rb2", "r1", "b1"))
-        .await;
+    let (status, other) = acme.rollback("rb2", "r1", "b1").await;
     assert_eq!(
-        (status, other["error"]["code"].as_str()),
+        (status, error_code(&other)),
         (422, Some("already_rolled_back"))
     );
     assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
@@ -191,11 +160,9 @@ async fn a_rollback_returns_the_stake_once_and_a_duplicate_rollback_returns_the_
     assert_eq!(refused["error"]["code"], "already_rolled_back");
     assert_eq!(refused["balance"], "10.00");
     // Also without naming the bet: every bet of the round was rolled back.
-    let (status, refused) = vault
-        .game("win", &win(&player, "w2", "r1", "3.00", true))
-        .await;
+    let (status, refused) = acme.win("w2", "r1", "3.00", true).await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (422, Some("already_rolled_back"))
     );
     assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
@@ -205,27 +172,20 @@ async fn a_rollback_returns_the_stake_once_and_a_duplicate_rollback_returns_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_before_its_bet_leaves_a_tombstone_that_refuses_the_late_bet() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
 
-    let (status, early) = vault
-        .game("rollback", &rollback(&player, "rb-early", "r9", "b-late"))
-        .await;
+    let (status, early) = acme.rollback("rb-early", "r9", "b-late").await;
     assert_eq!(status, 404, "{early}");
     assert_eq!(early["error"]["code"], "bet_not_found");
     assert_eq!(early["balance"], "10.00");
     // The provider retries the rollback: same answer.
     assert_eq!(
-        vault
-            .game("rollback", &rollback(&player, "rb-early", "r9", "b-late"))
-            .await,
+        acme.rollback("rb-early", "r9", "b-late").await,
         (status, early)
     );
 
-    let (status, late) = vault
-        .game("bet", &bet(&player, &session, "b-late", "r9", "1.00"))
-        .await;
+    let (status, late) = acme.bet(&session, "b-late", "r9", "1.00").await;
     assert_eq!(status, 422, "{late}");
     assert_eq!(late["error"]["code"], "already_rolled_back");
     assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
@@ -243,39 +203,24 @@ async fn a_rollback_before_its_bet_leaves_a_tombstone_that_refuses_the_late_bet(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wins_and_rollbacks_need_no_session_but_bets_do() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
-    let (status, refused) = vault
-        .game("bet", &bet(&player, "not-a-session", "b0", "r0", "1.00"))
-        .await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    let (status, refused) = acme.bet("not-a-session", "b0", "r0", "1.00").await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (401, Some("invalid_session"))
     );
     // Another player's session does not work either.
     let other = vault.register("EUR").await;
     let other_session = vault.session(&other).await;
-    let (status, _) = vault
-        .game("bet", &bet(&player, &other_session, "b0", "r0", "1.00"))
-        .await;
+    let (status, _) = acme.bet(&other_session, "b0", "r0", "1.00").await;
     assert_eq!(status, 401);
 
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "1.00"))
-        .await;
+    acme.bet(&session, "b1", "r1", "1.00").await;
     // Logging out does not stop the provider settling the round.
-    let (status, _) = vault
-        .post(
-            "/api/v1/auth/logout",
-            None,
-            json!({ "refresh_token": player.refresh }),
-        )
-        .await;
+    let (status, _) = vault.logout(&player.refresh).await;
     assert_eq!(status, 204);
-    let (status, body) = vault
-        .game("win", &win(&player, "w1", "r1", "2.00", true))
-        .await;
+    let (status, body) = acme.win("w1", "r1", "2.00", true).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["balance"], "11.00");
     vault.stop().await;
@@ -294,23 +239,16 @@ async fn bets_outside_the_limits_are_refused_and_recorded_as_abuse() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "100.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("100.00").await;
+    let acme = vault.acme(&player);
 
-    let (status, body) = vault
-        .game("bet", &bet(&player, &session, "big", "r1", "5.01"))
-        .await;
+    let (status, body) = acme.bet(&session, "big", "r1", "5.01").await;
     assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "bet_limit_exceeded");
     assert_eq!(body["balance"], "100.00");
-    let (status, _) = vault
-        .game("bet", &bet(&player, &session, "small", "r2", "0.05"))
-        .await;
+    let (status, _) = acme.bet(&session, "small", "r2", "0.05").await;
     assert_eq!(status, 422);
-    let (status, _) = vault
-        .game("bet", &bet(&player, &session, "fine", "r3", "5.00"))
-        .await;
+    let (status, _) = acme.bet(&session, "fine", "r3", "5.00").await;
     assert_eq!(status, 200);
 
     let metrics = vault.metrics().await;
@@ -346,24 +284,16 @@ async fn bets_outside_the_limits_are_refused_and_recorded_as_abuse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_and_unsigned_requests_are_refused_counted_and_move_nothing() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("10.00").await;
     let raw = serde_json::to_vec(&bet(&player, &session, "b1", "r1", "1.00")).unwrap();
     let now = chrono::Utc::now().timestamp();
 
     let (status, forged) = vault.game_raw("bet", &raw, "not-the-secret", now).await;
-    assert_eq!(
-        (status, forged["error"]["code"].as_str()),
-        (401, Some("bad_signature"))
-    );
+    assert_eq!((status, error_code(&forged)), (401, Some("bad_signature")));
     let (status, stale) = vault
         .game_raw("bet", &raw, PROVIDER_SECRET, now - 301)
         .await;
-    assert_eq!(
-        (status, stale["error"]["code"].as_str()),
-        (401, Some("stale_timestamp"))
-    );
+    assert_eq!((status, error_code(&stale)), (401, Some("stale_timestamp")));
     let unsigned = vault
         .http
         .post(format!("{}/api/v1/games/bet", vault.public))
@@ -407,9 +337,7 @@ async fn forged_stale_and_unsigned_requests_are_refused_counted_and_move_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("10.00").await;
     let base = bet(&player, &session, "b1", "r1", "1.00");
     let with = |field: &str, value: serde_json::Value| {
         let mut body = base.clone();
@@ -436,7 +364,7 @@ async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
     for (body, status, code) in cases {
         let (got, answer) = vault.game("bet", &body).await;
         assert_eq!(
-            (got, answer["error"]["code"].as_str()),
+            (got, error_code(&answer)),
             (status, Some(code)),
             "{body} -> {answer}"
         );
@@ -449,10 +377,7 @@ async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
             chrono::Utc::now().timestamp(),
         )
         .await;
-    assert_eq!(
-        (status, answer["error"]["code"].as_str()),
-        (400, Some("malformed_json"))
-    );
+    assert_eq!((status, error_code(&answer)), (400, Some("malformed_json")));
     let huge = vec![b' '; 70 * 1024];
     let (status, answer) = vault
         .game_raw(
@@ -463,7 +388,7 @@ async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
         )
         .await;
     assert_eq!(status, 413, "{answer}");
-    assert_eq!(answer["error"]["code"].as_str(), Some("payload_too_large"));
+    assert_eq!(error_code(&answer), Some("payload_too_large"));
 
     // The player API too: a JSON body error is JSON, never a 500.
     let (status, answer) = vault
@@ -473,10 +398,7 @@ async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
             json!({ "email": "x@y.z", "password": 5, "currency": "EUR" }),
         )
         .await;
-    assert_eq!(
-        (status, answer["error"]["code"].as_str()),
-        (400, Some("invalid_body"))
-    );
+    assert_eq!((status, error_code(&answer)), (400, Some("invalid_body")));
     assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
     let metrics = vault.metrics().await;
     assert!(

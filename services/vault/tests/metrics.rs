@@ -3,23 +3,16 @@
 
 mod support;
 
-use support::{bet, metric, spawn_vault, win};
+use support::{bet, metric, spawn_vault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn game_metrics_count_each_operation_by_outcome_and_eur_totals_add_up() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "3.00").await;
-    let session = vault.session(&player).await;
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "2.00"))
-        .await;
-    vault
-        .game("bet", &bet(&player, &session, "b2", "r2", "2.00"))
-        .await;
-    vault
-        .game("win", &win(&player, "w1", "r1", "1.50", true))
-        .await;
+    let (player, session) = vault.funded_player("3.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "2.00").await;
+    acme.bet(&session, "b2", "r2", "2.00").await;
+    acme.win("w1", "r1", "1.50", true).await;
     let raw = serde_json::to_vec(&bet(&player, &session, "b3", "r3", "1.00")).unwrap();
     vault
         .game_raw("bet", &raw, "wrong-secret", chrono::Utc::now().timestamp())

@@ -12,7 +12,7 @@ use rdkafka::{
     ClientConfig, Message as _,
     consumer::{Consumer as _, StreamConsumer},
 };
-use support::{bet, metric, spawn_vault};
+use support::{metric, nth_bet, spawn_vault};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,10 +21,7 @@ async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_o
     let vault = spawn_vault().await;
     let mut players = Vec::new();
     for _ in 0..4 {
-        let player = vault.register("EUR").await;
-        vault.fund(player.id, "EUR", "1000.00").await;
-        let session = vault.session(&player).await;
-        players.push((player, session));
+        players.push(vault.funded_player("1000.00").await);
     }
     // Let the relay publish what exists so far, then take the broker away.
     wait_for_empty_outbox(&vault, Duration::from_secs(30)).await;
@@ -33,13 +30,7 @@ async fn with_kafka_down_a_thousand_bets_succeed_and_are_all_published_once_in_o
     let bets: Vec<_> = (0..1000)
         .map(|i| {
             let (player, session) = &players[i % players.len()];
-            bet(
-                player,
-                session,
-                &format!("tx-{i}"),
-                &format!("round-{i}"),
-                "0.50",
-            )
+            nth_bet(player, session, i, "0.50")
         })
         .collect();
     let answers: Vec<(u16, serde_json::Value)> =

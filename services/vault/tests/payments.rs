@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use support::{TestPlayer, TestVault, spawn_vault, spawn_vault_with};
-use uuid::Uuid;
+use support::{TestPlayer, TestVault, error_code, spawn_vault, spawn_vault_with};
 
 async fn pay(
     vault: &TestVault,
@@ -29,6 +28,12 @@ async fn pay(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A EUR withdrawal of `amount`, with idempotency key `key`.
+async fn withdraw(vault: &TestVault, player: &TestPlayer, amount: &str, key: &str) -> (u16, Value) {
+    let body = json!({ "currency": "EUR", "amount": amount });
+    pay(vault, player, "withdrawals", body, key).await
+}
+
 async fn sandbox(vault: &TestVault, body: Value) {
     let admin = vault.admin_token().await;
     let response = vault
@@ -40,6 +45,15 @@ async fn sandbox(vault: &TestVault, body: Value) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
+/// Keep the sandbox PSP's own EUR webhooks away (a minute late): the test plays the PSP.
+async fn hold_sandbox_webhooks(vault: &TestVault) {
+    sandbox(
+        vault,
+        json!({ "currency": "EUR", "failure_rate": 0.0, "latency_ms": 60000 }),
+    )
+    .await;
 }
 
 async fn wait_status(vault: &TestVault, player: &TestPlayer, id: &str, want: &str) -> Value {
@@ -85,24 +99,11 @@ async fn webhook(vault: &TestVault, provider: &str, secret: &str, event: &Value)
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn count(vault: &TestVault, sql: &str, player: Uuid) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(player)
-        .fetch_one(&vault.db.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_whose_success_webhook_arrives_three_times_credits_once_and_a_forged_one_credits_nothing()
  {
     let vault = spawn_vault().await;
-    // Keep the sandbox's own webhook away for this test: we play the PSP.
-    sandbox(
-        &vault,
-        json!({ "currency": "EUR", "failure_rate": 0.0, "latency_ms": 60000 }),
-    )
-    .await;
+    hold_sandbox_webhooks(&vault).await;
     let player = vault.register("EUR").await;
     let (status, payment) = pay(
         &vault,
@@ -146,12 +147,12 @@ async fn a_deposit_whose_success_webhook_arrives_three_times_credits_once_and_a_
 
     assert_eq!(vault.balance(player.id, "EUR").await, "50.00");
     assert_eq!(
-        count(
-            &vault,
-            "SELECT count(*) FROM transfers WHERE kind = 'deposit' AND player_id = $1",
-            player.id
-        )
-        .await,
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE kind = 'deposit' AND player_id = $1",
+                player.id
+            )
+            .await,
         1
     );
     let payment = wait_status(&vault, &player, id, "succeeded").await;
@@ -234,14 +235,7 @@ async fn a_failed_payout_returns_the_money() {
     sandbox(&vault, json!({ "currency": "EUR", "direction": "withdrawal", "failure_rate": 1.0, "latency_ms": 50 })).await;
     let player = vault.register("EUR").await;
     vault.fund(player.id, "EUR", "100.00").await;
-    let (status, withdrawal) = pay(
-        &vault,
-        &player,
-        "withdrawals",
-        json!({ "currency": "EUR", "amount": "40.00" }),
-        "w1",
-    )
-    .await;
+    let (status, withdrawal) = withdraw(&vault, &player, "40.00", "w1").await;
     assert_eq!(status, 201, "{withdrawal}");
     assert_eq!(
         vault.balance(player.id, "EUR").await,
@@ -258,12 +252,12 @@ async fn a_failed_payout_returns_the_money() {
     assert_eq!(payment["failure_reason"], "payout_rejected_by_bank");
     assert_eq!(vault.balance(player.id, "EUR").await, "100.00");
     assert_eq!(
-        count(
-            &vault,
-            "SELECT count(*) FROM transfers WHERE kind = 'withdrawal_reversal' AND player_id = $1",
-            player.id
-        )
-        .await,
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE kind = 'withdrawal_reversal' AND player_id = $1",
+                player.id
+            )
+            .await,
         1
     );
     vault.stop().await;
@@ -277,23 +271,14 @@ async fn concurrent_withdrawals_can_never_overdraw() {
     let attempts = (0..10).map(|i| {
         let vault = &vault;
         let player = &player;
-        async move {
-            pay(
-                vault,
-                player,
-                "withdrawals",
-                json!({ "currency": "EUR", "amount": "20.00" }),
-                &format!("w{i}"),
-            )
-            .await
-        }
+        async move { withdraw(vault, player, "20.00", &format!("w{i}")).await }
     });
     let answers = join_all(attempts).await;
     let accepted = answers.iter().filter(|(status, _)| *status == 201).count();
     assert_eq!(accepted, 5, "{answers:?}");
     for (status, body) in answers.iter().filter(|(status, _)| *status != 201) {
         assert_eq!(
-            (*status, body["error"]["code"].as_str()),
+            (*status, error_code(body)),
             (422, Some("insufficient_funds"))
         );
     }
@@ -308,14 +293,7 @@ async fn a_withdrawal_above_the_review_threshold_is_paid_only_after_approval_and
     let admin = vault.admin_token().await;
     let player = vault.register("EUR").await;
     vault.fund(player.id, "EUR", "6000.00").await;
-    let (status, big) = pay(
-        &vault,
-        &player,
-        "withdrawals",
-        json!({ "currency": "EUR", "amount": "2500.00" }),
-        "big1",
-    )
-    .await;
+    let (status, big) = withdraw(&vault, &player, "2500.00", "big1").await;
     assert_eq!(status, 201, "{big}");
     assert_eq!(big["status"], "review");
     assert_eq!(vault.balance(player.id, "EUR").await, "3500.00");
@@ -350,14 +328,7 @@ async fn a_withdrawal_above_the_review_threshold_is_paid_only_after_approval_and
     assert_eq!(status, 200, "{approved}");
     wait_status(&vault, &player, id, "succeeded").await;
 
-    let (_, second) = pay(
-        &vault,
-        &player,
-        "withdrawals",
-        json!({ "currency": "EUR", "amount": "2500.00" }),
-        "big2",
-    )
-    .await;
+    let (_, second) = withdraw(&vault, &player, "2500.00", "big2").await;
     let second_id = second["id"].as_str().unwrap();
     let (status, rejected) = vault
         .post(
@@ -376,21 +347,14 @@ async fn a_withdrawal_above_the_review_threshold_is_paid_only_after_approval_and
             json!({}),
         )
         .await;
-    assert_eq!(
-        (status, again["error"]["code"].as_str()),
-        (409, Some("not_in_review"))
-    );
+    assert_eq!((status, error_code(&again)), (409, Some("not_in_review")));
     vault.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_deposit_with_a_late_success_webhook_is_credited_and_flagged() {
     let vault = spawn_vault_with(|settings| settings.payment_expiry = Duration::from_secs(1)).await;
-    sandbox(
-        &vault,
-        json!({ "currency": "EUR", "failure_rate": 0.0, "latency_ms": 60000 }),
-    )
-    .await;
+    hold_sandbox_webhooks(&vault).await;
     let player = vault.register("EUR").await;
     let (_, payment) = pay(
         &vault,
@@ -457,11 +421,7 @@ async fn payment_rules_refuse_with_their_own_codes_and_players_see_only_their_ow
     ];
     for (i, (kind, body, status, code)) in cases.into_iter().enumerate() {
         let (got, answer) = pay(&vault, &player, kind, body.clone(), &format!("k{i}")).await;
-        assert_eq!(
-            (got, answer["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{body}"
-        );
+        assert_eq!((got, error_code(&answer)), (status, Some(code)), "{body}");
     }
     let missing_key = vault
         .http
@@ -503,17 +463,7 @@ async fn payment_rules_refuse_with_their_own_codes_and_players_see_only_their_ow
             json!({ "reason": "review" }),
         )
         .await;
-    let (status, body) = pay(
-        &vault,
-        &player,
-        "withdrawals",
-        json!({ "currency": "EUR", "amount": "20.00" }),
-        "locked",
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (423, Some("player_locked"))
-    );
+    let (status, body) = withdraw(&vault, &player, "20.00", "locked").await;
+    assert_eq!((status, error_code(&body)), (423, Some("player_locked")));
     vault.stop().await;
 }

@@ -5,17 +5,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{bet, metric, spawn_vault};
+use support::{metric, spawn_vault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_balance_corrupted_by_hand_is_reported_and_the_report_clears_when_repaired() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
-    let session = vault.session(&player).await;
-    let (status, _) = vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "1.00"))
-        .await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    let (status, _) = acme.bet(&session, "b1", "r1", "1.00").await;
     assert_eq!(status, 200);
     assert_eq!(
         wait_for_mismatches(&vault, 0.0).await,

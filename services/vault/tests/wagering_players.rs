@@ -39,27 +39,14 @@ async fn players_with_bets_or_rollbacks_in_the_window_are_listed_page_by_page() 
     // Three players bet (one of them only to have it rolled back); one is funded but never plays.
     let mut players = Vec::new();
     for i in 0..3 {
-        let player = vault.register("EUR").await;
-        vault.fund(player.id, "EUR", "50.00").await;
-        let session = vault.session(&player).await;
+        let (player, session) = vault.funded_player("50.00").await;
         let (status, body) = vault
-            .game(
-                "bet",
-                &bet(
-                    &player,
-                    &session,
-                    &format!("b{i}"),
-                    &format!("r{i}"),
-                    "5.00",
-                ),
-            )
+            .game("bet", &nth_bet(&player, &session, i, "5.00"))
             .await;
         assert_eq!(status, 200, "{body}");
         players.push(player);
     }
-    let (status, body) = vault
-        .game("rollback", &rollback(&players[2], "rb2", "r2", "b2"))
-        .await;
+    let (status, body) = vault.game("rollback", &nth_rollback(&players[2], 2)).await;
     assert_eq!(status, 200, "{body}");
     let idle = vault.register("EUR").await;
     vault.fund(idle.id, "EUR", "50.00").await;

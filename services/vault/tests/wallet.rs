@@ -3,29 +3,18 @@
 mod support;
 
 use serde_json::json;
-use support::{bet, rollback, spawn_vault, spawn_vault_with, win};
+use support::{error_code, nth_bet, nth_rollback, spawn_vault, spawn_vault_with};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wallet_lists_balances_per_currency_and_pages_transfers_newest_first() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "10.00").await;
+    let (player, session) = vault.funded_player("10.00").await;
     vault.fund(player.id, "BTC", "0.00050000").await;
     vault.fund(player.id, "JPY", "1500").await;
-    let session = vault.session(&player).await;
     for i in 0..5 {
         vault
-            .game(
-                "bet",
-                &bet(
-                    &player,
-                    &session,
-                    &format!("b{i}"),
-                    &format!("r{i}"),
-                    "1.00",
-                ),
-            )
+            .game("bet", &nth_bet(&player, &session, i, "1.00"))
             .await;
     }
 
@@ -66,10 +55,7 @@ async fn the_wallet_lists_balances_per_currency_and_pages_transfers_newest_first
     let (status, bad) = vault
         .get("/api/v1/wallet/transfers?kind=refund", Some(&player.token))
         .await;
-    assert_eq!(
-        (status, bad["error"]["code"].as_str()),
-        (400, Some("invalid_query"))
-    );
+    assert_eq!((status, error_code(&bad)), (400, Some("invalid_query")));
     let (status, _) = vault
         .get("/api/v1/wallet/transfers?cursor=zzz", Some(&player.token))
         .await;
@@ -159,24 +145,13 @@ async fn adjustments_need_a_reason_are_idempotent_and_cannot_overdraw() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_internal_api_needs_its_token_credits_idempotently_and_reports_net_wagering() {
     let vault = spawn_vault().await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "50.00").await;
-    let session = vault.session(&player).await;
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "10.00"))
-        .await;
-    vault
-        .game("win", &win(&player, "w1", "r1", "4.00", true))
-        .await;
-    vault
-        .game("bet", &bet(&player, &session, "b2", "r2", "3.00"))
-        .await;
-    vault
-        .game("rollback", &rollback(&player, "rb2", "r2", "b2"))
-        .await;
-    vault
-        .game("bet", &bet(&player, &session, "b3", "r3", "2.50"))
-        .await;
+    let (player, session) = vault.funded_player("50.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "10.00").await;
+    acme.win("w1", "r1", "4.00", true).await;
+    acme.bet(&session, "b2", "r2", "3.00").await;
+    acme.rollback("rb2", "r2", "b2").await;
+    acme.bet(&session, "b3", "r3", "2.50").await;
 
     let url = |path: &str| format!("{}{path}", vault.admin);
     let from = "2000-01-01T00:00:00Z";
@@ -242,37 +217,17 @@ async fn rollback_abuse_records_a_signal_and_the_policy_locks_the_player() {
         settings.abuse.lock_after_signals = 1;
     })
     .await;
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", "100.00").await;
-    let session = vault.session(&player).await;
+    let (player, session) = vault.funded_player("100.00").await;
+    let acme = vault.acme(&player);
     // 10 bets, then roll back 6 of them: a ratio of 0.6 over the 0.5 threshold.
     for i in 0..10 {
         let (status, _) = vault
-            .game(
-                "bet",
-                &bet(
-                    &player,
-                    &session,
-                    &format!("b{i}"),
-                    &format!("r{i}"),
-                    "1.00",
-                ),
-            )
+            .game("bet", &nth_bet(&player, &session, i, "1.00"))
             .await;
         assert_eq!(status, 200);
     }
     for i in 0..6 {
-        let (status, body) = vault
-            .game(
-                "rollback",
-                &rollback(
-                    &player,
-                    &format!("rb{i}"),
-                    &format!("r{i}"),
-                    &format!("b{i}"),
-                ),
-            )
-            .await;
+        let (status, body) = vault.game("rollback", &nth_rollback(&player, i)).await;
         assert_eq!(status, 200, "{body}");
     }
     let signals: Vec<String> =
@@ -282,17 +237,10 @@ async fn rollback_abuse_records_a_signal_and_the_policy_locks_the_player() {
             .await
             .unwrap();
     assert_eq!(signals, ["rollback_ratio"]);
-    let (status, body) = vault
-        .game("bet", &bet(&player, &session, "b-after", "r-after", "1.00"))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (423, Some("player_locked"))
-    );
+    let (status, body) = acme.bet(&session, "b-after", "r-after", "1.00").await;
+    assert_eq!((status, error_code(&body)), (423, Some("player_locked")));
     // Rollbacks and wins still settle (money owed to or by the player).
-    let (status, _) = vault
-        .game("rollback", &rollback(&player, "rb9", "r9", "b9"))
-        .await;
+    let (status, _) = vault.game("rollback", &nth_rollback(&player, 9)).await;
     assert_eq!(status, 200);
     let locked_event: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE topic = 'vault.players.v1' AND key = $1 AND convert_from(payload, 'UTF8') LIKE '%player.locked%'",

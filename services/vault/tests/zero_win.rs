@@ -5,7 +5,7 @@ mod support;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use support::{TestPlayer, TestVault, bet, metric, rollback, spawn_vault, win};
+use support::{TestPlayer, TestVault, error_code, metric, spawn_vault, win};
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
@@ -18,21 +18,13 @@ async fn counting_wins() -> MutexGuard<'static, ()> {
     WINS_OK.lock().await
 }
 
-async fn count(vault: &TestVault, sql: &str, player: Uuid) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(player)
-        .fetch_one(&vault.db.pool)
-        .await
-        .unwrap()
-}
-
 async fn transfers(vault: &TestVault, player: &TestPlayer) -> i64 {
-    count(
-        vault,
-        "SELECT count(*) FROM transfers WHERE player_id = $1",
-        player.id,
-    )
-    .await
+    vault
+        .count(
+            "SELECT count(*) FROM transfers WHERE player_id = $1",
+            player.id,
+        )
+        .await
 }
 
 async fn outbox_rows(vault: &TestVault) -> i64 {
@@ -49,14 +41,6 @@ async fn round_status(vault: &TestVault, round: &str) -> Option<String> {
         .fetch_optional(&vault.db.pool)
         .await
         .unwrap()
-}
-
-/// A player with `funds` EUR and a game session.
-async fn funded_player(vault: &TestVault, funds: &str) -> (TestPlayer, String) {
-    let player = vault.register("EUR").await;
-    vault.fund(player.id, "EUR", funds).await;
-    let session = vault.session(&player).await;
-    (player, session)
 }
 
 fn win_counters(metrics: &str) -> (f64, f64, f64) {
@@ -81,10 +65,9 @@ fn win_counters(metrics: &str) -> (f64, f64, f64) {
 async fn a_zero_win_with_close_round_settles_a_lost_round_and_posts_nothing() {
     let _turn = counting_wins().await;
     let vault = spawn_vault().await;
-    let (player, session) = funded_player(&vault, "20.00").await;
-    let (status, placed) = vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "2.50"))
-        .await;
+    let (player, session) = vault.funded_player("20.00").await;
+    let acme = vault.acme(&player);
+    let (status, placed) = acme.bet(&session, "b1", "r1", "2.50").await;
     assert_eq!(
         (status, placed["balance"].as_str()),
         (200, Some("17.50")),
@@ -95,9 +78,7 @@ async fn a_zero_win_with_close_round_settles_a_lost_round_and_posts_nothing() {
     let outbox_before = outbox_rows(&vault).await;
     let metrics_before = win_counters(&vault.metrics().await);
 
-    let (status, closed) = vault
-        .game("win", &win(&player, "w1", "r1", "0", true))
-        .await;
+    let (status, closed) = acme.win("w1", "r1", "0", true).await;
 
     assert_eq!(status, 200, "{closed}");
     assert_eq!(
@@ -143,34 +124,20 @@ async fn a_zero_win_with_close_round_settles_a_lost_round_and_posts_nothing() {
     assert_eq!(win_transfers, metrics_before.2, "vault_transfers_total win");
 
     // The round is settled: a later win, bet or rollback in it is refused.
-    let (status, late) = vault
-        .game("win", &win(&player, "w2", "r1", "5.00", true))
-        .await;
+    let (status, late) = acme.win("w2", "r1", "5.00", true).await;
     assert_eq!(status, 422, "{late}");
     assert_eq!(late["error"]["code"], "round_settled");
     assert_eq!(late["balance"], "17.50");
-    let (status, late) = vault
-        .game("win", &win(&player, "w3", "r1", "0", true))
-        .await;
+    let (status, late) = acme.win("w3", "r1", "0", true).await;
     assert_eq!(
-        (status, late["error"]["code"].as_str()),
+        (status, error_code(&late)),
         (422, Some("round_settled")),
         "{late}"
     );
-    let (status, late) = vault
-        .game("bet", &bet(&player, &session, "b2", "r1", "1.00"))
-        .await;
-    assert_eq!(
-        (status, late["error"]["code"].as_str()),
-        (422, Some("round_settled"))
-    );
-    let (status, late) = vault
-        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
-        .await;
-    assert_eq!(
-        (status, late["error"]["code"].as_str()),
-        (422, Some("round_settled"))
-    );
+    let (status, late) = acme.bet(&session, "b2", "r1", "1.00").await;
+    assert_eq!((status, error_code(&late)), (422, Some("round_settled")));
+    let (status, late) = acme.rollback("rb1", "r1", "b1").await;
+    assert_eq!((status, error_code(&late)), (422, Some("round_settled")));
     assert_eq!(vault.balance(player.id, "EUR").await, "17.50");
     assert_eq!(transfers(&vault, &player).await, transfers_before);
     assert_eq!(
@@ -185,10 +152,9 @@ async fn a_zero_win_with_close_round_settles_a_lost_round_and_posts_nothing() {
 async fn a_replayed_zero_win_returns_the_identical_answer_and_a_reused_id_conflicts() {
     let _turn = counting_wins().await;
     let vault = spawn_vault().await;
-    let (player, session) = funded_player(&vault, "10.00").await;
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "4.00"))
-        .await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "4.00").await;
     let zero = win(&player, "w1", "r1", "0.00", true);
 
     let first = vault.game("win", &zero).await;
@@ -196,12 +162,8 @@ async fn a_replayed_zero_win_returns_the_identical_answer_and_a_reused_id_confli
     assert_eq!(first.1["transfer_id"], Value::Null);
     assert_eq!(first.1["balance"], "6.00");
     // The balance changes in between (a win in another round): the replay still answers what it answered.
-    vault
-        .game("bet", &bet(&player, &session, "b2", "r2", "1.00"))
-        .await;
-    let (status, other) = vault
-        .game("win", &win(&player, "w-r2", "r2", "3.00", true))
-        .await;
+    acme.bet(&session, "b2", "r2", "1.00").await;
+    let (status, other) = acme.win("w-r2", "r2", "3.00", true).await;
     assert_eq!((status, other["balance"].as_str()), (200, Some("8.00")));
     let replays = join_all((0..3).map(|_| vault.game("win", &zero))).await;
     for replay in &replays {
@@ -210,30 +172,23 @@ async fn a_replayed_zero_win_returns_the_identical_answer_and_a_reused_id_confli
     assert_eq!(round_status(&vault, "r1").await.as_deref(), Some("settled"));
 
     // The same transaction id with another request: the usual conflict, with an abuse signal.
-    let (status, conflict) = vault
-        .game("win", &win(&player, "w1", "r1", "1.00", true))
-        .await;
+    let (status, conflict) = acme.win("w1", "r1", "1.00", true).await;
     assert_eq!(status, 409, "{conflict}");
     assert_eq!(conflict["error"]["code"], "idempotency_conflict");
     assert_eq!(conflict["balance"], "8.00");
     // "0" and "0.00" are different requests, as "1" and "1.00" are.
-    let (status, conflict) = vault
-        .game("win", &win(&player, "w1", "r1", "0", true))
-        .await;
+    let (status, conflict) = acme.win("w1", "r1", "0", true).await;
     assert_eq!(
-        (status, conflict["error"]["code"].as_str()),
+        (status, error_code(&conflict)),
         (409, Some("idempotency_conflict"))
     );
     // A positive win's id reused by a zero win conflicts too.
-    let (status, conflict) = vault
-        .game("win", &win(&player, "w-r2", "r2", "0", true))
-        .await;
+    let (status, conflict) = acme.win("w-r2", "r2", "0", true).await;
     assert_eq!(
-        (status, conflict["error"]["code"].as_str()),
+        (status, error_code(&conflict)),
         (409, Some("idempotency_conflict"))
     );
-    let signals = count(
-        &vault,
+    let signals = vault.count(
         "SELECT count(*) FROM abuse_signals WHERE signal = 'idempotency_conflict' AND player_id = $1",
         player.id,
     )
@@ -241,26 +196,20 @@ async fn a_replayed_zero_win_returns_the_identical_answer_and_a_reused_id_confli
     assert_eq!(signals, 3, "each conflicting reuse is an abuse signal");
 
     // A zero win without close_round leaves the round open; the win closing it pays.
-    vault
-        .game("bet", &bet(&player, &session, "b3", "r3", "2.00"))
-        .await;
-    let (status, open) = vault
-        .game("win", &win(&player, "w3a", "r3", "0", false))
-        .await;
+    acme.bet(&session, "b3", "r3", "2.00").await;
+    let (status, open) = acme.win("w3a", "r3", "0", false).await;
     assert_eq!((status, open["balance"].as_str()), (200, Some("6.00")));
     assert_eq!(round_status(&vault, "r3").await.as_deref(), Some("open"));
-    let (status, paid) = vault
-        .game("win", &win(&player, "w3b", "r3", "2.50", true))
-        .await;
+    let (status, paid) = acme.win("w3b", "r3", "2.50", true).await;
     assert_eq!((status, paid["balance"].as_str()), (200, Some("8.50")));
     assert!(paid["transfer_id"].is_string(), "{paid}");
     assert_eq!(
-        count(
-            &vault,
-            "SELECT count(*) FROM transfers WHERE player_id = $1 AND kind = 'win'",
-            player.id,
-        )
-        .await,
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE player_id = $1 AND kind = 'win'",
+                player.id,
+            )
+            .await,
         2,
         "only the positive wins are transfers"
     );
@@ -271,13 +220,10 @@ async fn a_replayed_zero_win_returns_the_identical_answer_and_a_reused_id_confli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_win_is_refused_where_a_positive_win_is() {
     let vault = spawn_vault().await;
-    let (player, session) = funded_player(&vault, "10.00").await;
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "4.00"))
-        .await;
-    let (status, rolled) = vault
-        .game("rollback", &rollback(&player, "rb1", "r1", "b1"))
-        .await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "4.00").await;
+    let (status, rolled) = acme.rollback("rb1", "r1", "b1").await;
     assert_eq!((status, rolled["balance"].as_str()), (200, Some("10.00")));
     let transfers_before = transfers(&vault, &player).await;
 
@@ -292,11 +238,9 @@ async fn a_zero_win_is_refused_where_a_positive_win_is() {
     // ...its retry gets the same refusal...
     assert_eq!(vault.game("win", &named).await, (status, refused));
     // ...and without naming it (every bet of the round was rolled back).
-    let (status, refused) = vault
-        .game("win", &win(&player, "w2", "r1", "0", true))
-        .await;
+    let (status, refused) = acme.win("w2", "r1", "0", true).await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (422, Some("already_rolled_back"))
     );
     assert_eq!(
@@ -306,30 +250,26 @@ async fn a_zero_win_is_refused_where_a_positive_win_is() {
     );
 
     // A round without a bet.
-    let (status, refused) = vault
-        .game("win", &win(&player, "w3", "no-such-round", "0", true))
-        .await;
+    let (status, refused) = acme.win("w3", "no-such-round", "0", true).await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (404, Some("round_not_found"))
     );
     assert_eq!(refused["balance"], "10.00");
 
     // Another player's round, and the round in another currency.
-    vault
-        .game("bet", &bet(&player, &session, "b4", "r4", "1.00"))
-        .await;
+    acme.bet(&session, "b4", "r4", "1.00").await;
     let other = vault.register("EUR").await;
-    let (status, refused) = vault.game("win", &win(&other, "w4", "r4", "0", true)).await;
+    let (status, refused) = vault.acme(&other).win("w4", "r4", "0", true).await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (409, Some("round_mismatch"))
     );
     let mut usd = win(&player, "w5", "r4", "0", true);
     usd["currency"] = json!("USD");
     let (status, refused) = vault.game("win", &usd).await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (409, Some("round_mismatch"))
     );
     assert_eq!(round_status(&vault, "r4").await.as_deref(), Some("open"));
@@ -345,7 +285,7 @@ async fn a_zero_win_is_refused_where_a_positive_win_is() {
         )
         .await;
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
+        (status, error_code(&refused)),
         (404, Some("player_not_found"))
     );
 
@@ -362,10 +302,9 @@ async fn a_zero_win_is_refused_where_a_positive_win_is() {
 async fn negative_and_malformed_win_amounts_and_zero_bets_are_still_refused() {
     let _turn = counting_wins().await;
     let vault = spawn_vault().await;
-    let (player, session) = funded_player(&vault, "10.00").await;
-    vault
-        .game("bet", &bet(&player, &session, "b1", "r1", "1.00"))
-        .await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "1.00").await;
     let transfers_before = transfers(&vault, &player).await;
 
     let cases = [
@@ -387,7 +326,7 @@ async fn negative_and_malformed_win_amounts_and_zero_bets_are_still_refused() {
         body["amount"] = amount;
         let (got, answer) = vault.game("win", &body).await;
         assert_eq!(
-            (got, answer["error"]["code"].as_str()),
+            (got, error_code(&answer)),
             (status, Some(code)),
             "{body} -> {answer}"
         );
@@ -401,14 +340,11 @@ async fn negative_and_malformed_win_amounts_and_zero_bets_are_still_refused() {
 
     // Bets still need a positive amount.
     for (i, amount) in ["0", "0.00", "-1.00"].into_iter().enumerate() {
-        let (status, answer) = vault
-            .game(
-                "bet",
-                &bet(&player, &session, &format!("zb{i}"), "r-zero", amount),
-            )
+        let (status, answer) = acme
+            .bet(&session, &format!("zb{i}"), "r-zero", amount)
             .await;
         assert_eq!(
-            (status, answer["error"]["code"].as_str()),
+            (status, error_code(&answer)),
             (400, Some("invalid_amount")),
             "bet of {amount}: {answer}"
         );

@@ -5,10 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use casino_auth::{Role, extract::TokenVerifier, jwt::JwtSigner};
+use casino_auth::{
+    Role,
+    extract::TokenVerifier,
+    jwt::{JwtSigner, RemoteJwks},
+};
 use casino_concierge::{
     config::Settings,
     processor::ConsumerStats,
+    reconciler::{self, HttpVault, ReconcileReport},
     startup::{Application, MIGRATOR},
 };
 use casino_events::{
@@ -28,6 +33,14 @@ use rdkafka::{
 use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
+
+/// The embedded broker with every topic of the platform and its DLQ.
+pub fn kafka_with_all_topics() -> TestKafka {
+    let mut all: Vec<String> = topics::ALL.iter().map(|t| (*t).to_owned()).collect();
+    all.extend(topics::ALL.iter().map(|t| topics::dlq(t)));
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    TestKafka::start(&names).unwrap()
+}
 
 /// Everything a test needs: database, broker, Vault's signing key, a producer playing Vault.
 pub struct Harness {
@@ -53,10 +66,7 @@ impl Harness {
             });
         }
         let db = TestDatabase::create(&MIGRATOR).await.unwrap();
-        let mut all: Vec<String> = topics::ALL.iter().map(|t| (*t).to_owned()).collect();
-        all.extend(topics::ALL.iter().map(|t| topics::dlq(t)));
-        let names: Vec<&str> = all.iter().map(String::as_str).collect();
-        let kafka = TestKafka::start(&names).unwrap();
+        let kafka = kafka_with_all_topics();
         let vault = Producer::new(
             &KafkaConfig::plaintext(kafka.bootstrap_servers(), "test-vault"),
             Duration::from_secs(10),
@@ -91,6 +101,23 @@ impl Harness {
     /// Publish as Vault does (keyed by player, JSON envelope).
     pub async fn publish<T: serde::Serialize>(&self, topic: &str, event: &Envelope<T>) {
         self.vault.send_envelope(topic, event).await.unwrap();
+    }
+
+    /// Publish a transfer on `vault.transactions.v1`, as Vault does.
+    pub async fn publish_transfer(&self, event: &Envelope<TransferEvent>) {
+        self.publish(topics::VAULT_TRANSACTIONS, event).await;
+    }
+
+    /// Publish a `bet.placed` of `player` (a new transfer) of `amount_eur` on a game of `category`.
+    pub async fn place_bet(
+        &self,
+        player: Uuid,
+        amount_eur: &str,
+        category: &str,
+        at: DateTime<Utc>,
+    ) {
+        let event = bet(player, Uuid::now_v7(), eur(amount_eur), Some(category), at);
+        self.publish_transfer(&event).await;
     }
 
     /// Publish raw bytes.
@@ -160,6 +187,74 @@ impl App {
             .await
             .unwrap()
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Concierge against a real Vault (tests/vault_support).
+
+/// The internal API token of the real Vault's admin listener.
+pub const VAULT_INTERNAL_TOKEN: &str = "test-internal-token";
+
+/// A Concierge on its own fresh database that trusts a real Vault: its JWKS over HTTP for tokens, its
+/// internal API (with [`VAULT_INTERNAL_TOKEN`]) for reconciliation.
+pub async fn concierge_with_vault(
+    kafka: &TestKafka,
+    vault_url: &str,
+    vault_admin_url: &str,
+) -> (App, TestDatabase) {
+    let db = TestDatabase::create(&MIGRATOR).await.unwrap();
+    let mut settings = Settings::new(
+        casino_testkit::service_settings(&db.url, kafka.bootstrap_servers()),
+        TokenVerifier::Remote(RemoteJwks::new(format!(
+            "{vault_url}/.well-known/jwks.json"
+        ))),
+    );
+    settings.vault_url = vault_url.to_owned();
+    settings.vault_internal_url = vault_admin_url.to_owned();
+    settings.vault_internal_token = Some(VAULT_INTERNAL_TOKEN.into());
+    (App::start(settings).await, db)
+}
+
+/// Wait until `/rewards/me` of `token`'s player shows `eur` (whole euros) wagered in a lifetime; the body.
+pub async fn wait_for_lifetime_wagered(app: &App, token: &str, eur: &str) -> Value {
+    let url = format!("{}/api/v1/rewards/me", app.public);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = get(&url, Some(token)).await;
+        let wagered = &body["lifetime_wagered_eur"];
+        if *wagered == eur || *wagered == format!("{eur}.00") {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "concierge did not catch up: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One reconciliation run over the closed one-minute windows before `now`, with no grace period.
+pub async fn reconcile(
+    db: &TestDatabase,
+    vault: &HttpVault,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ReconcileReport> {
+    reconciler::run_once(
+        &db.pool,
+        vault,
+        now,
+        Duration::from_secs(60),
+        Duration::ZERO,
+    )
+    .await
+}
+
+/// Forget which windows were reconciled, so that the next run compares them again.
+pub async fn forget_reconciled_windows(db: &TestDatabase) {
+    sqlx::query("DELETE FROM reconciliation_windows")
+        .execute(&db.pool)
+        .await
+        .unwrap();
 }
 
 /// The value of one series in Prometheus text (`name{labels}` as printed, labels sorted as printed).

@@ -25,7 +25,7 @@ use casino_events::{
 use casino_messaging::{KafkaConfig, Producer};
 use casino_observability::lifecycle::{Lifecycle, ShutdownOutcome};
 use casino_room_service::{
-    client::{Client, ClientOptions},
+    client::{Client, ClientError, ClientEvent, ClientOptions},
     config::Settings,
     startup::Application,
     store::MIGRATOR,
@@ -128,61 +128,104 @@ impl TestEnv {
         balance_after: i64,
         amount_eur: &str,
     ) -> Envelope<TransferEvent> {
-        let event = transfer_event(player, kind, delta, balance_after, amount_eur);
+        let event_type = match kind {
+            TransferKind::Bet => transaction_types::BET_PLACED,
+            TransferKind::Win => transaction_types::BET_WON,
+            TransferKind::Rollback => transaction_types::BET_ROLLED_BACK,
+            _ if delta >= 0 => transaction_types::WALLET_CREDITED,
+            _ => transaction_types::WALLET_DEBITED,
+        };
+        let event = Envelope::new(
+            event_type,
+            "vault",
+            Some(player),
+            TransferEvent {
+                transfer_id: Uuid::now_v7(),
+                kind,
+                currency: "EUR".into(),
+                amount: delta.abs(),
+                delta,
+                balance_after,
+                amount_eur: amount_eur.parse::<Decimal>().unwrap(),
+                provider: Some("acme".into()),
+                round_id: Some(format!("round-{}", Uuid::now_v7().simple())),
+                game_id: Some("book-of-rust".into()),
+                game_category: Some("slots".into()),
+                reference_transfer_id: None,
+                round_closed: kind == TransferKind::Win,
+            },
+        );
         self.publish(topics::VAULT_TRANSACTIONS, &event).await;
         event
     }
 
+    /// Concierge's `level.up` of `player` to level `to`, on `concierge.rewards.v1`.
     pub async fn level_up(&self, player: Uuid, to: u32) -> Envelope<LevelUp> {
-        let event = Envelope::new(
-            casino_events::payloads::reward_types::LEVEL_UP,
-            "concierge",
-            Some(player),
-            LevelUp {
-                from: to - 1,
-                to,
-                name: format!("Level {to}"),
-            },
-        );
+        let event = level_up_event(player, to);
         self.publish(topics::CONCIERGE_REWARDS, &event).await;
         event
     }
 }
 
-pub fn transfer_event(
-    player: Uuid,
-    kind: TransferKind,
-    delta: i64,
-    balance_after: i64,
-    amount_eur: &str,
-) -> Envelope<TransferEvent> {
-    let event_type = match kind {
-        TransferKind::Bet => transaction_types::BET_PLACED,
-        TransferKind::Win => transaction_types::BET_WON,
-        TransferKind::Rollback => transaction_types::BET_ROLLED_BACK,
-        _ if delta >= 0 => transaction_types::WALLET_CREDITED,
-        _ => transaction_types::WALLET_DEBITED,
-    };
+/// Concierge's `level.up` of `player` from level `to - 1` to `to`.
+pub fn level_up_event(player: Uuid, to: u32) -> Envelope<LevelUp> {
     Envelope::new(
-        event_type,
-        "vault",
+        casino_events::payloads::reward_types::LEVEL_UP,
+        "concierge",
         Some(player),
-        TransferEvent {
-            transfer_id: Uuid::now_v7(),
-            kind,
-            currency: "EUR".into(),
-            amount: delta.abs(),
-            delta,
-            balance_after,
-            amount_eur: amount_eur.parse::<Decimal>().unwrap(),
-            provider: Some("acme".into()),
-            round_id: Some(format!("round-{}", Uuid::now_v7().simple())),
-            game_id: Some("book-of-rust".into()),
-            game_category: Some("slots".into()),
-            reference_transfer_id: None,
-            round_closed: kind == TransferKind::Win,
+        LevelUp {
+            from: to - 1,
+            to,
+            name: format!("Level {to}"),
         },
     )
+}
+
+/// Database, broker, one running application and the official client.
+pub async fn app_and_node() -> (TestEnv, TestApp, Node) {
+    let env = TestEnv::start().await;
+    let app = env.app().await;
+    let node = Node::start().await;
+    (env, app, node)
+}
+
+/// [`app_and_node`] once the application's live consumer receives: events published from now on are
+/// pushed to sockets.
+pub async fn live_app_and_node() -> (TestEnv, TestApp, Node) {
+    let env = TestEnv::start().await;
+    let app = env.app().await;
+    app.wait_until_live(&env).await;
+    let node = Node::start().await;
+    (env, app, node)
+}
+
+/// What the Rust client reports after the events it has already received (a disconnect, usually).
+pub async fn after_pending_events(client: &mut Client) -> Result<ClientEvent, ClientError> {
+    loop {
+        match client.next_event(SOON).await {
+            Ok(ClientEvent::Event { .. }) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The count of the next `notifications.unread_count` the Rust client receives.
+pub async fn next_unread_count(client: &mut Client) -> Value {
+    let args = client
+        .wait_for("notifications.unread_count", SOON)
+        .await
+        .unwrap();
+    args[0]["count"].clone()
+}
+
+/// The reason the Rust client is given by the next `event` it receives.
+pub async fn next_reason(client: &mut Client, event: &str) -> Value {
+    client.wait_for(event, SOON).await.unwrap()[0]["reason"].clone()
+}
+
+/// The error code of a JSON error answer, if it is one.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
 }
 
 /// The application running in this process.
@@ -275,38 +318,25 @@ pub struct Http {
 
 impl Http {
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send(self.client.get(self.url(path)), token).await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
+        self.send(self.client.post(self.url(path)).json(&body), token)
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        self.send(self.client.delete(self.url(path)), token).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Send with `token` as the bearer; the status and the JSON body (`null` when there is none).
+    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+        let response = request.bearer_auth(token).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -321,6 +351,16 @@ pub fn metric(text: &str, series: &str) -> f64 {
             (name == series || strip_service(name) == series).then(|| value.parse().ok())?
         })
         .unwrap_or(0.0)
+}
+
+/// Assert that a Prometheus series (as [`metric`] finds it) has reached at least `min`.
+#[track_caller]
+pub fn assert_metric_at_least(text: &str, series: &str, min: f64) {
+    let value = metric(text, series);
+    assert!(
+        value >= min,
+        "{series} is {value}, expected at least {min}: {text}"
+    );
 }
 
 fn strip_service(name: &str) -> String {
@@ -486,6 +526,18 @@ impl Node {
         line
     }
 
+    /// Connect socket `id` over WebSocket with `auth: {token}` and expect success.
+    pub async fn connect_as(&self, id: &str, url: &str, token: &str) -> Value {
+        self.connect(id, url, json!({"token": token})).await
+    }
+
+    /// Connect socket `id` with `auth: {token}` on the default transports (HTTP long-polling, then the
+    /// WebSocket upgrade); the `connect` or `connect_error` line.
+    pub async fn connect_upgrading(&self, id: &str, url: &str, token: &str) -> Value {
+        self.connect_with(id, url, json!({"token": token}), json!({}))
+            .await
+    }
+
     /// The next `event` received by socket `id` (its arguments).
     pub async fn event(&self, id: &str, event: &str) -> Vec<Value> {
         self.try_event(id, event, SOON).await.unwrap_or_else(|| {
@@ -494,6 +546,16 @@ impl Node {
                 self.lines.lock().unwrap()
             )
         })
+    }
+
+    /// The next `notification` pushed to socket `id`.
+    pub async fn notification(&self, id: &str) -> Value {
+        self.event(id, "notification").await[0].clone()
+    }
+
+    /// The count of the next `notifications.unread_count` received by socket `id`.
+    pub async fn unread_count(&self, id: &str) -> Value {
+        self.event(id, "notifications.unread_count").await[0]["count"].clone()
     }
 
     pub async fn try_event(&self, id: &str, event: &str, timeout: Duration) -> Option<Vec<Value>> {
@@ -534,6 +596,19 @@ impl Node {
             .await;
         assert_ne!(line["timeout"], true, "no ack for {event}");
         line["args"][0].clone()
+    }
+
+    /// `chat.join` `room` from socket `id`, expecting success; the ack (with the room's history).
+    pub async fn join(&self, id: &str, room: &str) -> Value {
+        let joined = self.emit_ack(id, "chat.join", json!({"room": room})).await;
+        assert_eq!(joined["ok"], true, "{id} joining {room}: {joined}");
+        joined
+    }
+
+    /// `chat.send` from socket `id`; the ack.
+    pub async fn chat(&self, id: &str, room: &str, text: &str, client_msg_id: &str) -> Value {
+        let message = json!({"room": room, "text": text, "client_msg_id": client_msg_id});
+        self.emit_ack(id, "chat.send", message).await
     }
 
     pub async fn disconnected(&self, id: &str) -> String {

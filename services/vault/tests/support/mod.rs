@@ -116,13 +116,7 @@ impl TestVault {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        let (status, login) = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
+        let (status, login) = self.login(&email, PASSWORD).await;
         assert_eq!(status, 200, "{login}");
         TestPlayer {
             id: body["id"].as_str().unwrap().parse().unwrap(),
@@ -132,14 +126,26 @@ impl TestVault {
         }
     }
 
+    /// `POST /api/v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> (u16, Value) {
+        let credentials = json!({ "email": email, "password": password });
+        self.post("/api/v1/auth/login", None, credentials).await
+    }
+
+    /// `POST /api/v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post("/api/v1/auth/refresh", None, body).await
+    }
+
+    /// `POST /api/v1/auth/logout`.
+    pub async fn logout(&self, refresh_token: &str) -> (u16, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post("/api/v1/auth/logout", None, body).await
+    }
+
     pub async fn admin_token(&self) -> String {
-        let (status, login) = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
-            )
-            .await;
+        let (status, login) = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         assert_eq!(status, 200, "{login}");
         login["access_token"].as_str().unwrap().to_owned()
     }
@@ -167,6 +173,14 @@ impl TestVault {
         body["session_token"].as_str().unwrap().to_owned()
     }
 
+    /// A registered EUR player, funded with `funds` EUR, and a game session of theirs.
+    pub async fn funded_player(&self, funds: &str) -> (TestPlayer, String) {
+        let player = self.register("EUR").await;
+        self.fund(player.id, "EUR", funds).await;
+        let session = self.session(&player).await;
+        (player, session)
+    }
+
     /// A signed game API call.
     pub async fn game(&self, operation: &str, body: &Value) -> (u16, Value) {
         let raw = serde_json::to_vec(body).unwrap();
@@ -177,6 +191,14 @@ impl TestVault {
             chrono::Utc::now().timestamp(),
         )
         .await
+    }
+
+    /// The game provider `acme` calling the game API for `player`.
+    pub fn acme<'a>(&'a self, player: &'a TestPlayer) -> Acme<'a> {
+        Acme {
+            vault: self,
+            player,
+        }
     }
 
     pub async fn game_raw(
@@ -213,6 +235,15 @@ impl TestVault {
         body["balance"].as_str().unwrap().to_owned()
     }
 
+    /// The count `sql` selects with `$1` bound to `player`.
+    pub async fn count(&self, sql: &str, player: Uuid) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(player)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.admin))
@@ -225,11 +256,42 @@ impl TestVault {
     }
 }
 
+/// The game provider `acme` calling Vault's signed game API for one player.
+pub struct Acme<'a> {
+    vault: &'a TestVault,
+    player: &'a TestPlayer,
+}
+
+impl Acme<'_> {
+    /// The player's [`bet`] in `session`.
+    pub async fn bet(&self, session: &str, tx: &str, round: &str, amount: &str) -> (u16, Value) {
+        let body = bet(self.player, session, tx, round, amount);
+        self.vault.game("bet", &body).await
+    }
+
+    /// The player's [`win`].
+    pub async fn win(&self, tx: &str, round: &str, amount: &str, close: bool) -> (u16, Value) {
+        let body = win(self.player, tx, round, amount, close);
+        self.vault.game("win", &body).await
+    }
+
+    /// The [`rollback`] of the player's bet `bet_tx`.
+    pub async fn rollback(&self, tx: &str, round: &str, bet_tx: &str) -> (u16, Value) {
+        let body = rollback(self.player, tx, round, bet_tx);
+        self.vault.game("rollback", &body).await
+    }
+}
+
 pub fn bet(player: &TestPlayer, session: &str, tx: &str, round: &str, amount: &str) -> Value {
     json!({
         "transaction_id": tx, "round_id": round, "game_id": "book-of-rust", "game_category": "slots",
         "player_id": player.id, "currency": "EUR", "amount": amount, "session_token": session,
     })
+}
+
+/// Bet `i` of a series, each in its own round: transaction `b{i}` in round `r{i}`.
+pub fn nth_bet(player: &TestPlayer, session: &str, i: usize, amount: &str) -> Value {
+    bet(player, session, &format!("b{i}"), &format!("r{i}"), amount)
 }
 
 pub fn win(player: &TestPlayer, tx: &str, round: &str, amount: &str, close: bool) -> Value {
@@ -244,6 +306,21 @@ pub fn rollback(player: &TestPlayer, tx: &str, round: &str, bet_tx: &str) -> Val
         "transaction_id": tx, "round_id": round, "player_id": player.id, "currency": "EUR",
         "bet_transaction_id": bet_tx,
     })
+}
+
+/// The rollback `rb{i}` of [`nth_bet`] `i`.
+pub fn nth_rollback(player: &TestPlayer, i: usize) -> Value {
+    rollback(
+        player,
+        &format!("rb{i}"),
+        &format!("r{i}"),
+        &format!("b{i}"),
+    )
+}
+
+/// The error code of a JSON error answer, if it is one.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
 }
 
 /// The value of the first series of `name` whose labels contain all of `labels`.
