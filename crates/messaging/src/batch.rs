@@ -22,17 +22,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use opentelemetry::trace::TraceContextExt as _;
-use rdkafka::{
-    Message as _,
-    consumer::Consumer as _,
-    error::KafkaError,
-    message::{BorrowedMessage, Headers as _},
-};
+use rdkafka::consumer::Consumer as _;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::consumer::{ConsumerSettings, Flow, HandlerError, Incoming, dead_letter};
+use crate::consumer::{
+    ConsumerSettings, Flow, HandlerError, Incoming, consumer_error, dead_letter,
+};
 use crate::{producer::Producer, trace};
 
 /// Most messages of a batch whose trace contexts are linked from the batch span.
@@ -115,7 +112,7 @@ pub async fn run_batch_consumer<H: BatchHandler>(
             message = consumer.recv() => message,
         };
         match first {
-            Ok(message) => batch.push(incoming(&message)),
+            Ok(message) => batch.push(Incoming::from_message(&message)),
             Err(error) => {
                 consumer_error(&common.group_id, &error);
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -125,7 +122,7 @@ pub async fn run_batch_consumer<H: BatchHandler>(
         let deadline = tokio::time::Instant::now() + settings.max_wait;
         while batch.len() < max_batch {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(message)) => batch.push(incoming(&message)),
+                Ok(Ok(message)) => batch.push(Incoming::from_message(&message)),
                 Ok(Err(error)) => {
                     consumer_error(&common.group_id, &error);
                     break;
@@ -170,33 +167,6 @@ pub async fn run_batch_consumer<H: BatchHandler>(
     crate::consumer::commit_final(&consumer, &common.group_id);
     tracing::info!(group = %common.group_id, "batch consumer stopped, offsets committed");
     Ok(())
-}
-
-fn consumer_error(group: &str, error: &KafkaError) {
-    tracing::warn!(group = %group, error = %error, "kafka consumer error");
-    metrics::counter!("kafka_consumer_errors_total").increment(1);
-}
-
-fn incoming(message: &BorrowedMessage<'_>) -> Incoming {
-    Incoming {
-        topic: message.topic().to_owned(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-        headers: message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .filter_map(|h| {
-                        Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: message.timestamp().to_millis(),
-    }
 }
 
 /// One span per batch. A batch of one continues its message's trace; a larger batch links (some of) the
@@ -369,8 +339,9 @@ mod tests {
 
     use casino_testkit::kafka::TestKafka;
     use rdkafka::{
-        Offset, TopicPartitionList,
+        Message as _, Offset, TopicPartitionList,
         consumer::{BaseConsumer, Consumer as _},
+        message::Headers as _,
     };
 
     use super::*;

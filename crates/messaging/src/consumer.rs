@@ -146,6 +146,37 @@ pub(crate) fn log_librdkafka_line(
     }
 }
 
+/// Log and count an error the consumer returned instead of a message (the loops retry after a pause).
+pub(crate) fn consumer_error(group: &str, error: &rdkafka::error::KafkaError) {
+    tracing::warn!(group = %group, error = %error, "kafka consumer error");
+    metrics::counter!("kafka_consumer_errors_total").increment(1);
+}
+
+impl Incoming {
+    /// Copy what the handler needs out of a message borrowed from the consumer.
+    pub(crate) fn from_message(message: &rdkafka::message::BorrowedMessage<'_>) -> Self {
+        Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers: message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .filter_map(|h| {
+                            Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timestamp_ms: message.timestamp().to_millis(),
+        }
+    }
+}
+
 /// Publishes consumer lag from librdkafka's statistics, labelled by consumer group (Room-Service runs two
 /// groups on the same topics).
 pub(crate) struct LagContext {
@@ -246,31 +277,12 @@ pub async fn run_consumer<H: Handler>(
         let message = match message {
             Ok(message) => message,
             Err(error) => {
-                tracing::warn!(group = %settings.group_id, error = %error, "kafka consumer error");
-                metrics::counter!("kafka_consumer_errors_total").increment(1);
+                consumer_error(&settings.group_id, &error);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
-        let incoming = Incoming {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            headers: message
-                .headers()
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .filter_map(|h| {
-                            Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            timestamp_ms: message.timestamp().to_millis(),
-        };
+        let incoming = Incoming::from_message(&message);
         drop(message);
         match process(&incoming, &handler, &settings, &dlq, &stop).await {
             Flow::Done => {
