@@ -78,6 +78,10 @@ pub fn describe(currencies: &[String], providers: &[String]) {
                         "status" => *status)
                     .increment(0);
                 }
+                // VaultPaymentFlagged: a late deposit credited, or a payout after the funds went back.
+                counter!("vault_payments_flagged_total", "direction" => direction,
+                    "provider" => provider.clone(), "currency" => currency.clone())
+                .increment(0);
             }
         }
     }

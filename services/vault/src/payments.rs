@@ -167,6 +167,50 @@ impl Urls {
     }
 }
 
+/// The HTTP client of either side of the sandbox. The timeout keeps a stuck peer from holding a payment
+/// request (or a webhook delivery) forever.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("a reqwest client with a timeout builds")
+}
+
+/// A JSON POST signed with `secret` over the exact body, as Vault and the PSP sign their calls to each other.
+fn signed_post(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let timestamp = chrono::Utc::now().timestamp();
+    http.post(url)
+        .header("content-type", "application/json")
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(
+            SIGNATURE_HEADER,
+            signature::sign(secret.as_bytes(), timestamp, &body),
+        )
+        .body(body)
+}
+
+/// Check the signature headers of a call signed as [`signed_post`] does.
+fn verify_signed(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signature::verify(
+        secret.as_bytes(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        now,
+    )
+}
+
 /// Vault's client of one sandbox PSP.
 pub struct SandboxProvider {
     name: String,
@@ -182,30 +226,14 @@ impl SandboxProvider {
             name: name.to_owned(),
             secret: secret.to_owned(),
             urls,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("a reqwest client with a timeout builds"),
+            http: http_client(),
         }
     }
 
     async fn initiate(&self, order: &PaymentOrder) -> anyhow::Result<Initiated> {
         let body = serde_json::to_vec(order)?;
-        let timestamp = chrono::Utc::now().timestamp();
-        let response = self
-            .http
-            .post(format!(
-                "{}/sandbox/v1/{}/payments",
-                self.urls.sandbox(),
-                self.name
-            ))
-            .header("content-type", "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(
-                SIGNATURE_HEADER,
-                signature::sign(self.secret.as_bytes(), timestamp, &body),
-            )
-            .body(body)
+        let url = format!("{}/sandbox/v1/{}/payments", self.urls.sandbox(), self.name);
+        let response = signed_post(&self.http, &url, &self.secret, body)
             .send()
             .await?;
         let status = response.status();
@@ -236,15 +264,7 @@ impl PaymentProvider for SandboxProvider {
         body: &[u8],
         now: i64,
     ) -> Result<WebhookEvent, WebhookError> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        signature::verify(
-            self.secret.as_bytes(),
-            header(TIMESTAMP_HEADER),
-            header(SIGNATURE_HEADER),
-            body,
-            now,
-        )
-        .map_err(WebhookError::Signature)?;
+        verify_signed(&self.secret, headers, body, now).map_err(WebhookError::Signature)?;
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))
     }
 }
@@ -289,10 +309,7 @@ impl SandboxPsp {
         Self {
             secrets: Arc::new(secrets),
             behaviour: Arc::default(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("a reqwest client with a timeout builds"),
+            http: http_client(),
         }
     }
 
@@ -375,17 +392,7 @@ impl SandboxPsp {
         let body = serde_json::to_vec(&event).unwrap_or_default();
         // Like a real PSP: retry the webhook until it is acknowledged (bounded here).
         for attempt in 0..8u32 {
-            let timestamp = chrono::Utc::now().timestamp();
-            let sent = self
-                .http
-                .post(&order.webhook_url)
-                .header("content-type", "application/json")
-                .header(TIMESTAMP_HEADER, timestamp.to_string())
-                .header(
-                    SIGNATURE_HEADER,
-                    signature::sign(secret.as_bytes(), timestamp, &body),
-                )
-                .body(body.clone())
+            let sent = signed_post(&self.http, &order.webhook_url, &secret, body.clone())
                 .send()
                 .await;
             match sent {
@@ -420,15 +427,8 @@ async fn accept(
         .get(&provider)
         .cloned()
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "unknown_provider"))?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    signature::verify(
-        secret.as_bytes(),
-        header(TIMESTAMP_HEADER),
-        header(SIGNATURE_HEADER),
-        &body,
-        chrono::Utc::now().timestamp(),
-    )
-    .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "bad_signature"))?;
+    verify_signed(&secret, &headers, &body, chrono::Utc::now().timestamp())
+        .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "bad_signature"))?;
     let order: PaymentOrder = serde_json::from_slice(&body)
         .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid_body"))?;
     let reference = format!("sbx_{}", Uuid::new_v4().simple());

@@ -5,7 +5,7 @@ use casino_events::{
     payloads::{PlayerLockChanged, player_types},
     topics,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::ledger::outbox;
@@ -19,15 +19,8 @@ pub async fn lock(
     by: &str,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let exists: Option<bool> =
-        sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 FOR UPDATE")
-            .bind(player_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match exists {
-        None => return Err(sqlx::Error::RowNotFound),
-        Some(true) => return Ok(false),
-        Some(false) => {}
+    if locked_for_update(&mut tx, player_id).await? {
+        return Ok(false);
     }
     sqlx::query("UPDATE players SET locked = TRUE, lock_reason = $2 WHERE id = $1")
         .bind(player_id)
@@ -40,16 +33,7 @@ pub async fn lock(
     .bind(player_id)
     .execute(&mut *tx)
     .await?;
-    let event = Envelope::new(
-        player_types::LOCKED,
-        "vault",
-        Some(player_id),
-        PlayerLockChanged {
-            reason: reason.to_owned(),
-            by: by.to_owned(),
-        },
-    );
-    outbox::enqueue(&mut tx, topics::VAULT_PLAYERS, &event).await?;
+    enqueue_lock_change(&mut tx, player_types::LOCKED, player_id, reason, by).await?;
     tx.commit().await?;
     metrics::counter!("vault_players_locked_total").increment(1);
     tracing::warn!(player_id = %player_id, reason, by, "player locked");
@@ -64,22 +48,39 @@ pub async fn unlock(
     by: &str,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let locked: Option<bool> =
-        sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 FOR UPDATE")
-            .bind(player_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match locked {
-        None => return Err(sqlx::Error::RowNotFound),
-        Some(false) => return Ok(false),
-        Some(true) => {}
+    if !locked_for_update(&mut tx, player_id).await? {
+        return Ok(false);
     }
     sqlx::query("UPDATE players SET locked = FALSE, lock_reason = NULL WHERE id = $1")
         .bind(player_id)
         .execute(&mut *tx)
         .await?;
+    enqueue_lock_change(&mut tx, player_types::UNLOCKED, player_id, reason, by).await?;
+    tx.commit().await?;
+    tracing::info!(player_id = %player_id, reason, by, "player unlocked");
+    Ok(true)
+}
+
+/// Whether the player is locked, holding the player's row until `tx` ends so that concurrent lock changes
+/// apply one after the other; `RowNotFound` if the player does not exist.
+async fn locked_for_update(tx: &mut PgConnection, player_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 FOR UPDATE")
+        .bind(player_id)
+        .fetch_optional(tx)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Queue `player.locked` or `player.unlocked` in `tx`: the event goes out only if the change commits.
+async fn enqueue_lock_change(
+    tx: &mut PgConnection,
+    event_type: &str,
+    player_id: Uuid,
+    reason: &str,
+    by: &str,
+) -> Result<(), sqlx::Error> {
     let event = Envelope::new(
-        player_types::UNLOCKED,
+        event_type,
         "vault",
         Some(player_id),
         PlayerLockChanged {
@@ -87,8 +88,6 @@ pub async fn unlock(
             by: by.to_owned(),
         },
     );
-    outbox::enqueue(&mut tx, topics::VAULT_PLAYERS, &event).await?;
-    tx.commit().await?;
-    tracing::info!(player_id = %player_id, reason, by, "player unlocked");
-    Ok(true)
+    outbox::enqueue(tx, topics::VAULT_PLAYERS, &event).await?;
+    Ok(())
 }

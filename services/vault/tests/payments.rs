@@ -352,6 +352,130 @@ async fn a_withdrawal_above_the_review_threshold_is_paid_only_after_approval_and
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_approval_and_rejection_racing_on_one_withdrawal_never_both_take_effect() {
+    let vault = spawn_vault().await;
+    hold_sandbox_webhooks(&vault).await;
+    let admin = vault.admin_token().await;
+    // Three withdrawals per player stay inside the daily withdrawal limit.
+    let mut ids = Vec::new();
+    for p in 0..3 {
+        let player = vault.register("EUR").await;
+        vault.fund(player.id, "EUR", "8000.00").await;
+        for i in 0..3 {
+            let key = format!("race{p}-{i}");
+            let (status, payment) = withdraw(&vault, &player, "2500.00", &key).await;
+            assert_eq!(
+                (status, &payment["status"]),
+                (201, &json!("review")),
+                "{payment}"
+            );
+            ids.push(payment["id"].as_str().unwrap().to_owned());
+        }
+    }
+
+    let decide = |id: String, decision: &'static str| {
+        let (vault, admin) = (&vault, &admin);
+        async move {
+            let body = if decision == "reject" {
+                json!({ "reason": "source of funds unclear" })
+            } else {
+                json!({})
+            };
+            let path = format!("/api/v1/admin/withdrawals/{id}/{decision}");
+            vault.post(&path, Some(admin), body).await
+        }
+    };
+    let races = ids.iter().map(|id| async {
+        let (approved, rejected) =
+            tokio::join!(decide(id.clone(), "approve"), decide(id.clone(), "reject"));
+        (id.clone(), approved, rejected)
+    });
+    for (id, (approve_status, approved), (reject_status, rejected)) in join_all(races).await {
+        let reversals: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM transfers WHERE kind = 'withdrawal_reversal' AND metadata->>'payment_id' = $1",
+        )
+        .bind(&id)
+        .fetch_one(&vault.db.pool)
+        .await
+        .unwrap();
+        let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+        match (approve_status, reject_status) {
+            (200, 409) => {
+                assert_eq!(error_code(&rejected), Some("not_in_review"));
+                assert_eq!(reversals, 0, "an approved payout keeps its hold ({status})");
+                assert_ne!(status, "rejected");
+            }
+            (409, 200) => {
+                assert_eq!(error_code(&approved), Some("not_in_review"));
+                assert_eq!(reversals, 1, "a rejection returns the hold once");
+                assert_eq!(status, "rejected");
+            }
+            other => {
+                panic!("exactly one decision must win for {id}: {other:?} {approved} {rejected}")
+            }
+        }
+    }
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_reported_after_the_funds_were_returned_is_flagged_for_staff() {
+    let vault = spawn_vault().await;
+    hold_sandbox_webhooks(&vault).await;
+    let admin = vault.admin_token().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "3000.00").await;
+    let (_, payment) = withdraw(&vault, &player, "2500.00", "returned").await;
+    let id = payment["id"].as_str().unwrap();
+    let (status, rejected) = vault
+        .post(
+            &format!("/api/v1/admin/withdrawals/{id}/reject"),
+            Some(&admin),
+            json!({ "reason": "source of funds unclear" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(vault.balance(player.id, "EUR").await, "3000.00");
+
+    let event = json!({ "event_id": "evt-paid-anyway", "payment_id": id, "reference": "psp-ref-1",
+                        "status": "succeeded", "amount": 250000, "currency": "EUR" });
+    let provider = payment["provider"].as_str().unwrap();
+    let secret = format!("{provider}-secret");
+    let (status, answer) = webhook(&vault, provider, &secret, &event).await;
+
+    assert_eq!(
+        (status, &answer["status"], &answer["payment_status"]),
+        (200, &json!("flagged"), &json!("rejected")),
+        "{answer}"
+    );
+    let (_, payment) = vault
+        .get(&format!("/api/v1/payments/{id}"), Some(&player.token))
+        .await;
+    assert_eq!(payment["flagged"], true, "{payment}");
+    assert_eq!(payment["status"], "rejected");
+    assert_eq!(
+        vault.balance(player.id, "EUR").await,
+        "3000.00",
+        "nothing is taken back automatically"
+    );
+    let flagged = support::metric(
+        &vault.metrics().await,
+        "vault_payments_flagged_total",
+        &[
+            "direction=\"withdrawal\"",
+            &format!("provider=\"{provider}\""),
+            "currency=\"EUR\"",
+        ],
+    );
+    assert_eq!(flagged, Some(1.0));
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_deposit_with_a_late_success_webhook_is_credited_and_flagged() {
     let vault = spawn_vault_with(|settings| settings.payment_expiry = Duration::from_secs(1)).await;
     hold_sandbox_webhooks(&vault).await;

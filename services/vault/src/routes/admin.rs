@@ -18,6 +18,10 @@ use crate::{
     error::{ApiJson, VaultError},
     idempotency,
     ledger::{Direction, PostError, Posting, currencies::amount_error},
+    routes::{
+        decimal_as_text, eur_rate, exponent_of, insufficient_funds, parse_query, player_path,
+        require_player, unknown_player,
+    },
     state::AppState,
 };
 
@@ -37,13 +41,9 @@ struct AdjustmentRequest {
     player_id: Uuid,
     currency: CurrencyCode,
     /// Signed: positive credits the player, negative debits.
-    #[serde(serialize_with = "as_text")]
+    #[serde(serialize_with = "decimal_as_text")]
     amount: DecimalInput,
     reason: String,
-}
-
-fn as_text<S: serde::Serializer>(v: &DecimalInput, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.0)
 }
 
 async fn adjust(
@@ -69,18 +69,8 @@ async fn adjust(
             "the amount must not be zero",
         ));
     }
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM players WHERE id = $1 AND role = 'player')",
-    )
-    .bind(request.player_id)
-    .fetch_one(&state.pool)
-    .await?;
-    if !exists {
-        return Err(VaultError::not_found("player_not_found", "unknown player"));
-    }
-    let rate = state.rates.rate(&currency.code).ok_or_else(|| {
-        VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
-    })?;
+    require_player(&state, request.player_id).await?;
+    let rate = eur_rate(&state, &currency)?;
     // Resolve the system account before the transaction (its creation uses another connection).
     state.ledger.system_account("house", &currency.code).await?;
     let mut tx = state.pool.begin().await?;
@@ -110,14 +100,7 @@ async fn adjust(
     let posted = match state.ledger.post(&mut tx, posting).await {
         Ok(posted) => posted,
         Err(PostError::InsufficientFunds { balance }) => {
-            return Err(VaultError::unprocessable(
-                "insufficient_funds",
-                format!(
-                    "the balance is {} {}",
-                    format_minor(balance, currency.exp()),
-                    currency.code
-                ),
-            ));
+            return Err(insufficient_funds(balance, &currency));
         }
         Err(PostError::Overflow) => {
             return Err(VaultError::unprocessable(
@@ -213,11 +196,7 @@ async fn list_limits(
         .iter()
         .map(|row| {
             let currency: String = row.get("currency");
-            let exp = CurrencyCode::parse(&currency)
-                .ok()
-                .and_then(|c| state.currencies.get(&c).ok())
-                .map(|c| c.exp())
-                .unwrap_or(2);
+            let exp = exponent_of(&state, &currency);
             json!({
                 "game_id": row.get::<String, _>("game_id"),
                 "currency": currency,
@@ -245,8 +224,7 @@ async fn abuse_signals(
     Staff(_): Staff,
     query: Result<Query<SignalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, VaultError> {
-    let Query(query) =
-        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
+    let query = parse_query(query)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let rows = sqlx::query(
         "SELECT id, player_id, signal, details, created_at FROM abuse_signals
@@ -293,15 +271,8 @@ async fn lock(
             "locking needs a reason",
         ));
     }
-    match crate::players::lock(&state.pool, id, reason, &staff.sub.to_string()).await {
-        Ok(changed) => Ok(Json(
-            json!({ "player_id": id, "locked": true, "changed": changed }),
-        )),
-        Err(sqlx::Error::RowNotFound) => {
-            Err(VaultError::not_found("player_not_found", "unknown player"))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let changed = crate::players::lock(&state.pool, id, reason, &staff.sub.to_string()).await;
+    lock_answer(id, true, changed)
 }
 
 async fn unlock(
@@ -311,28 +282,28 @@ async fn unlock(
     ApiJson(request): ApiJson<LockRequest>,
 ) -> Result<Json<Value>, VaultError> {
     let id = player_path(id)?;
-    match crate::players::unlock(
+    let changed = crate::players::unlock(
         &state.pool,
         id,
         request.reason.trim(),
         &staff.sub.to_string(),
     )
-    .await
-    {
-        Ok(changed) => Ok(Json(
-            json!({ "player_id": id, "locked": false, "changed": changed }),
-        )),
-        Err(sqlx::Error::RowNotFound) => {
-            Err(VaultError::not_found("player_not_found", "unknown player"))
-        }
-        Err(e) => Err(e.into()),
-    }
+    .await;
+    lock_answer(id, false, changed)
 }
 
-/// A player id from the path, or a JSON 400.
-pub fn player_path(
-    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
-) -> Result<Uuid, VaultError> {
-    id.map(|Path(id)| id)
-        .map_err(|_| VaultError::bad_request("invalid_player_id", "the player id is not a UUID"))
+/// The answer of a lock or unlock: the state the player is now in, and whether this call changed it
+/// (repeating one is not an error).
+fn lock_answer(
+    id: Uuid,
+    locked: bool,
+    changed: Result<bool, sqlx::Error>,
+) -> Result<Json<Value>, VaultError> {
+    match changed {
+        Ok(changed) => Ok(Json(
+            json!({ "player_id": id, "locked": locked, "changed": changed }),
+        )),
+        Err(sqlx::Error::RowNotFound) => Err(unknown_player()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -101,6 +101,14 @@ fn dummy_hash() -> String {
         .clone()
 }
 
+/// The email and password of a new account (players and staff follow the same rules).
+fn new_credentials(email: &str, password: &str) -> Result<(Email, Password), VaultError> {
+    let email = Email::parse(email).map_err(|m| VaultError::bad_request("invalid_email", m))?;
+    let password = Password::parse_new(password, &email)
+        .map_err(|m| VaultError::bad_request("weak_password", m))?;
+    Ok((email, password))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
@@ -113,10 +121,7 @@ async fn register(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Value>), VaultError> {
-    let email =
-        Email::parse(&request.email).map_err(|m| VaultError::bad_request("invalid_email", m))?;
-    let password = Password::parse_new(&request.password, &email)
-        .map_err(|m| VaultError::bad_request("weak_password", m))?;
+    let (email, password) = new_credentials(&request.email, &request.password)?;
     let currency = state.currencies.enabled(&request.currency)?;
     let id = create_account(&state, &email, &password, Role::Player, &currency.code).await?;
     Ok((
@@ -400,10 +405,7 @@ async fn create_staff(
             "staff accounts are staff or admin",
         ));
     }
-    let email =
-        Email::parse(&request.email).map_err(|m| VaultError::bad_request("invalid_email", m))?;
-    let password = Password::parse_new(&request.password, &email)
-        .map_err(|m| VaultError::bad_request("weak_password", m))?;
+    let (email, password) = new_credentials(&request.email, &request.password)?;
     let id = create_account(&state, &email, &password, request.role, "EUR").await?;
     tracing::info!(staff_id = %id, created_by = %admin.sub, role = request.role.as_str(), "staff account created");
     Ok((

@@ -40,6 +40,7 @@ use crate::{
     ledger::{
         Direction, GameRef, Ledger, PostError, Posting, bets::PreparedBet, currencies::Currency,
     },
+    routes::{decimal_as_text, eur_rate, player_locked, unknown_player},
     state::AppState,
 };
 
@@ -73,7 +74,7 @@ struct BetRequest {
     game_category: Option<String>,
     player_id: Uuid,
     currency: CurrencyCode,
-    #[serde(with = "decimal_text")]
+    #[serde(serialize_with = "decimal_as_text")]
     amount: DecimalInput,
     #[serde(skip_serializing)]
     session_token: String,
@@ -87,7 +88,7 @@ struct WinRequest {
     game_id: String,
     player_id: Uuid,
     currency: CurrencyCode,
-    #[serde(with = "decimal_text")]
+    #[serde(serialize_with = "decimal_as_text")]
     amount: DecimalInput,
     #[serde(default)]
     close_round: bool,
@@ -107,16 +108,21 @@ struct RollbackRequest {
     bet_transaction_id: String,
 }
 
-mod decimal_text {
-    use super::DecimalInput;
-    use serde::{Deserializer, Serializer};
+/// A win or a rollback, for the steps they share (claiming the transaction id, remembering a final refusal).
+trait Settlement: Serialize {
+    /// The transaction id it claims, the player and the round.
+    fn claim_ids(&self) -> (&str, Uuid, &str);
+}
 
-    pub fn serialize<S: Serializer>(v: &DecimalInput, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.0)
+impl Settlement for WinRequest {
+    fn claim_ids(&self) -> (&str, Uuid, &str) {
+        (&self.transaction_id, self.player_id, &self.round_id)
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DecimalInput, D::Error> {
-        serde::Deserialize::deserialize(d)
+impl Settlement for RollbackRequest {
+    fn claim_ids(&self) -> (&str, Uuid, &str) {
+        (&self.transaction_id, self.player_id, &self.round_id)
     }
 }
 
@@ -150,18 +156,17 @@ impl Call<'_> {
     async fn refuse(&self, error: VaultError, player: Option<(Uuid, &Currency)>) -> GameAnswer {
         error.record();
         self.count(error.code());
-        let mut body =
-            json!({ "error": { "code": error.code(), "message": error.public_message() } });
+        // Best effort: the refusal goes out even when the balance cannot be read.
+        let mut balance = None;
         if let Some((player_id, currency)) = player
             && let Ok(mut conn) = self.state.pool.acquire().await
-            && let Ok(balance) = Ledger::balance(&mut conn, player_id, &currency.code).await
+            && let Ok(amount) = Ledger::balance(&mut conn, player_id, &currency.code).await
         {
-            body["balance"] = json!(format_minor(balance, currency.exp()));
-            body["currency"] = json!(currency.code);
+            balance = Some((amount, currency));
         }
         GameAnswer {
             status: error.status(),
-            body,
+            body: refusal_body(&error, balance),
         }
     }
 }
@@ -176,7 +181,7 @@ impl<'a> Call<'a> {
     }
 
     /// What every game API call does first: read the body, check the signature, parse it, find the
-    /// currency. Any failure is already the answer.
+    /// currency. Any failure is already the answer (`Err`, which handlers return as it is).
     async fn open<T: DeserializeOwned>(
         &self,
         headers: &HeaderMap,
@@ -249,20 +254,57 @@ impl<'a> Call<'a> {
         })
     }
 
-    /// The answer of a win or rollback; a final refusal is remembered for retries of the same request.
-    #[allow(clippy::too_many_arguments)]
-    async fn conclude<T: Serialize>(
+    /// Claim the request's transaction id (as this call's operation) in a new transaction, and hand that
+    /// transaction over; or the answer, when the id is taken (a replay, or an idempotency conflict). The
+    /// house account is resolved first: creating it takes another connection, which must not be awaited
+    /// while the transaction holds one.
+    async fn begin_claimed<T: Settlement>(
         &self,
-        outcome: Result<GameAnswer, (VaultError, bool)>,
         request: &T,
-        transaction_id: &str,
-        player_id: Uuid,
-        round_id: &str,
+        hash: &[u8],
+        currency: &Currency,
+    ) -> Result<Claimed, sqlx::Error> {
+        let (transaction_id, player_id, round_id) = request.claim_ids();
+        self.state
+            .ledger
+            .system_account("house", &currency.code)
+            .await?;
+        let mut tx = self.state.pool.begin().await?;
+        match claim(
+            &mut tx,
+            &self.provider,
+            transaction_id,
+            self.operation,
+            hash,
+            player_id,
+            round_id,
+        )
+        .await?
+        {
+            Claim::New => Ok(Claimed::Ours(tx)),
+            Claim::Replay(status, body) => {
+                Ok(Claimed::Answered(replayed(self, status, body).await))
+            }
+            Claim::Tombstone | Claim::Conflict => {
+                drop(tx);
+                Ok(Claimed::Answered(
+                    conflict(self, player_id, currency, transaction_id).await,
+                ))
+            }
+        }
+    }
+
+    /// The answer of a win or rollback; a final refusal is remembered for retries of the same request.
+    async fn conclude<T: Settlement>(
+        &self,
+        outcome: Result<GameAnswer, Refusal>,
+        request: &T,
         currency: &Currency,
     ) -> GameAnswer {
         match outcome {
             Ok(answer) => answer,
             Err((error, remember)) => {
+                let (transaction_id, player_id, round_id) = request.claim_ids();
                 let answer = self.refuse(error, Some((player_id, currency))).await;
                 if remember {
                     remember_refusal(
@@ -281,6 +323,32 @@ impl<'a> Call<'a> {
             }
         }
     }
+}
+
+/// What [`Call::begin_claimed`] found.
+enum Claimed {
+    /// The id is ours: go on in this transaction.
+    Ours(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// The id was taken: this is the answer.
+    Answered(GameAnswer),
+}
+
+/// Why a win or rollback was refused, and whether the refusal is final: a final one is stored under the
+/// transaction id and replayed to retries of the same request; a transient one is not, so a retry is
+/// evaluated afresh.
+type Refusal = (VaultError, bool);
+
+fn transient(error: VaultError) -> Refusal {
+    (error, false)
+}
+
+fn fin(error: VaultError) -> Refusal {
+    (error, true)
+}
+
+/// A database error is transient.
+fn db(error: sqlx::Error) -> Refusal {
+    transient(error.into())
 }
 
 /// Verify the provider's signature over the raw body; count and record failures.
@@ -343,12 +411,15 @@ fn provider_of(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-fn check_id(name: &str, value: &str) -> Result<(), VaultError> {
-    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control()) {
-        return Err(VaultError::bad_request(
-            "invalid_body",
-            format!("{name} must be 1 to 128 printable characters"),
-        ));
+/// The request's ids, `(field name, value)`, each 1 to 128 printable characters; the first bad one is named.
+fn check_ids(ids: [(&str, &str); 3]) -> Result<(), VaultError> {
+    for (name, value) in ids {
+        if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control()) {
+            return Err(VaultError::bad_request(
+                "invalid_body",
+                format!("{name} must be 1 to 128 printable characters"),
+            ));
+        }
     }
     Ok(())
 }
@@ -372,6 +443,16 @@ fn ok_body(
         "balance": format_minor(balance, currency.exp()),
         "currency": currency.code,
     })
+}
+
+/// The body of a refusal, with the player's balance when it is known (providers show it after any call).
+fn refusal_body(error: &VaultError, balance: Option<(i64, &Currency)>) -> Value {
+    let mut body = json!({ "error": { "code": error.code(), "message": error.public_message() } });
+    if let Some((balance, currency)) = balance {
+        body["balance"] = json!(format_minor(balance, currency.exp()));
+        body["currency"] = json!(currency.code);
+    }
+    body
 }
 
 /// Outcome of claiming a (provider, transaction id).
@@ -532,45 +613,32 @@ fn eur(
     currency: &Currency,
     amount: i64,
 ) -> Result<rust_decimal::Decimal, VaultError> {
-    let rate = state.rates.rate(&currency.code).ok_or_else(|| {
-        VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
-    })?;
-    Ok(to_eur(amount, currency.exp(), rate))
+    Ok(to_eur(amount, currency.exp(), eur_rate(state, currency)?))
 }
 
-async fn player_locked(state: &AppState, player_id: Uuid) -> Result<Option<bool>, VaultError> {
-    Ok(
-        sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 AND role = 'player'")
-            .bind(player_id)
-            .fetch_optional(&state.pool)
-            .await?,
-    )
+/// Refuse unless `player_id` is a player. Whether it is locked does not matter here: a locked player still
+/// gets balances, wins and rollbacks (only new bets and sessions are refused).
+async fn known_player(state: &AppState, player_id: Uuid) -> Result<(), VaultError> {
+    match player_locked(state, player_id).await? {
+        Some(_) => Ok(()),
+        None => Err(unknown_player()),
+    }
 }
+
+// The handlers answer `Err` when the call is refused before it could be carried out; both sides are
+// complete answers.
 
 async fn balance(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> GameAnswer {
+) -> Result<GameAnswer, GameAnswer> {
     let call = Call::new(&state, "balance", &headers);
-    let (request, currency) = match call
+    let (request, currency) = call
         .open::<BalanceRequest>(&headers, body, |r| &r.currency)
-        .await
-    {
-        Ok(opened) => opened,
-        Err(answer) => return answer,
-    };
-    match player_locked(&state, request.player_id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return call
-                .refuse(
-                    VaultError::not_found("player_not_found", "unknown player"),
-                    None,
-                )
-                .await;
-        }
-        Err(error) => return call.refuse(error, None).await,
+        .await?;
+    if let Err(error) = known_player(&state, request.player_id).await {
+        return Err(call.refuse(error, None).await);
     }
     let balance = match state.pool.acquire().await {
         Ok(mut conn) => Ledger::balance(&mut conn, request.player_id, &currency.code).await,
@@ -579,12 +647,12 @@ async fn balance(
     match balance {
         Ok(balance) => {
             call.count("ok");
-            GameAnswer {
+            Ok(GameAnswer {
                 status: StatusCode::OK,
                 body: json!({ "status": "ok", "balance": format_minor(balance, currency.exp()), "currency": currency.code }),
-            }
+            })
         }
-        Err(error) => call.refuse(error.into(), None).await,
+        Err(error) => Err(call.refuse(error.into(), None).await),
     }
 }
 
@@ -592,21 +660,16 @@ async fn bet(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> GameAnswer {
+) -> Result<GameAnswer, GameAnswer> {
     let call = Call::new(&state, "bet", &headers);
-    let (request, currency) = match call
+    let (request, currency) = call
         .open::<BetRequest>(&headers, body, |r| &r.currency)
-        .await
-    {
-        Ok(opened) => opened,
-        Err(answer) => return answer,
-    };
+        .await?;
     match place_bet(&call, &request, &currency).await {
-        Ok(answer) => answer,
-        Err(error) => {
-            call.refuse(error, Some((request.player_id, &currency)))
-                .await
-        }
+        Ok(answer) => Ok(answer),
+        Err(error) => Err(call
+            .refuse(error, Some((request.player_id, &currency)))
+            .await),
     }
 }
 
@@ -617,13 +680,11 @@ async fn place_bet(
     currency: &Currency,
 ) -> Result<GameAnswer, VaultError> {
     let state = call.state;
-    for (name, value) in [
+    check_ids([
         ("transaction_id", &request.transaction_id),
         ("round_id", &request.round_id),
         ("game_id", &request.game_id),
-    ] {
-        check_id(name, value)?;
-    }
+    ])?;
     if !currency.enabled {
         return Err(VaultError::unprocessable(
             "currency_disabled",
@@ -758,56 +819,34 @@ async fn win(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> GameAnswer {
+) -> Result<GameAnswer, GameAnswer> {
     let call = Call::new(&state, "win", &headers);
-    let (request, currency) = match call
+    let (request, currency) = call
         .open::<WinRequest>(&headers, body, |r| &r.currency)
-        .await
-    {
-        Ok(opened) => opened,
-        Err(answer) => return answer,
-    };
+        .await?;
     let outcome = settle_win(&call, &request, &currency).await;
-    call.conclude(
-        outcome,
-        &request,
-        &request.transaction_id,
-        request.player_id,
-        &request.round_id,
-        &currency,
-    )
-    .await
+    Ok(call.conclude(outcome, &request, &currency).await)
 }
 
 async fn settle_win(
     call: &Call<'_>,
     request: &WinRequest,
     currency: &Currency,
-) -> Result<GameAnswer, (VaultError, bool)> {
+) -> Result<GameAnswer, Refusal> {
     let state = call.state;
-    let transient = |e: VaultError| (e, false);
-    let fin = |e: VaultError| (e, true);
-    for (name, value) in [
+    check_ids([
         ("transaction_id", &request.transaction_id),
         ("round_id", &request.round_id),
         ("game_id", &request.game_id),
-    ] {
-        check_id(name, value).map_err(transient)?;
-    }
+    ])
+    .map_err(transient)?;
     // Zero is a valid win: it is how a provider closes a lost round.
     let amount = currency
         .parse_win_amount(&request.amount.0)
         .map_err(transient)?;
-    if player_locked(state, request.player_id)
+    known_player(state, request.player_id)
         .await
-        .map_err(transient)?
-        .is_none()
-    {
-        return Err(transient(VaultError::not_found(
-            "player_not_found",
-            "unknown player",
-        )));
-    }
+        .map_err(transient)?;
     // A win of zero moves nothing, so it needs no exchange rate.
     let amount_eur = if amount > 0 {
         eur(state, currency, amount).map_err(transient)?
@@ -815,31 +854,14 @@ async fn settle_win(
         rust_decimal::Decimal::ZERO
     };
     let hash = request_hash(request);
-    state
-        .ledger
-        .system_account("house", &currency.code)
+    let mut tx = match call
+        .begin_claimed(request, &hash, currency)
         .await
-        .map_err(|e| transient(e.into()))?;
-    let mut tx = state.pool.begin().await.map_err(|e| transient(e.into()))?;
-    match claim(
-        &mut tx,
-        &call.provider,
-        &request.transaction_id,
-        "win",
-        &hash,
-        request.player_id,
-        &request.round_id,
-    )
-    .await
-    .map_err(|e| transient(e.into()))?
+        .map_err(db)?
     {
-        Claim::New => {}
-        Claim::Replay(status, body) => return Ok(replayed(call, status, body).await),
-        Claim::Tombstone | Claim::Conflict => {
-            drop(tx);
-            return Ok(conflict(call, request.player_id, currency, &request.transaction_id).await);
-        }
-    }
+        Claimed::Ours(tx) => tx,
+        Claimed::Answered(answer) => return Ok(answer),
+    };
     let round: Option<(String, Uuid, String)> = sqlx::query_as(
         "SELECT status, player_id, currency FROM rounds WHERE provider = $1 AND round_id = $2 FOR UPDATE",
     )
@@ -847,7 +869,7 @@ async fn settle_win(
     .bind(&request.round_id)
     .fetch_optional(&mut *tx)
     .await
-    .map_err(|e| transient(e.into()))?;
+    .map_err(db)?;
     match round {
         None => {
             return Err(fin(VaultError::not_found(
@@ -883,7 +905,7 @@ async fn settle_win(
         .bind(bet_id)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| transient(e.into()))?;
+        .map_err(db)?;
         match bet {
             Some((op, _)) if op == "tombstone" => true,
             Some((op, Some(transfer))) if op == "bet" => sqlx::query_scalar::<_, bool>(
@@ -892,7 +914,7 @@ async fn settle_win(
             .bind(transfer)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| transient(e.into()))?,
+            .map_err(db)?,
             _ => {
                 return Err(fin(VaultError::not_found(
                     "bet_not_found",
@@ -909,7 +931,7 @@ async fn settle_win(
         .bind(&request.round_id)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| transient(e.into()))?;
+        .map_err(db)?;
         bets > 0 && bets == rollbacks
     };
     if rolled_back {
@@ -924,11 +946,11 @@ async fn settle_win(
         if request.close_round {
             settle_round(&mut tx, &call.provider, &request.round_id)
                 .await
-                .map_err(|e| transient(e.into()))?;
+                .map_err(db)?;
         }
         let balance = Ledger::balance(&mut tx, request.player_id, &currency.code)
             .await
-            .map_err(|e| transient(e.into()))?;
+            .map_err(db)?;
         tracing::info!(
             provider = %call.provider,
             transaction_id = %request.transaction_id,
@@ -941,7 +963,7 @@ async fn settle_win(
         return call
             .accept_answer(tx, &request.transaction_id, None, balance, currency)
             .await
-            .map_err(|e| transient(e.into()));
+            .map_err(db);
     }
     let posting = Posting {
         kind: TransferKind::Win,
@@ -970,11 +992,11 @@ async fn settle_win(
     if request.close_round {
         settle_round(&mut tx, &call.provider, &request.round_id)
             .await
-            .map_err(|e| transient(e.into()))?;
+            .map_err(db)?;
     }
     call.accept(tx, &request.transaction_id, posted, currency)
         .await
-        .map_err(|e| transient(e.into()))
+        .map_err(db)
 }
 
 /// Mark a round settled (`close_round`): later bets, wins and rollbacks in it are `round_settled`.
@@ -997,87 +1019,46 @@ async fn rollback(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> GameAnswer {
+) -> Result<GameAnswer, GameAnswer> {
     let call = Call::new(&state, "rollback", &headers);
-    let (request, currency) = match call
+    let (request, currency) = call
         .open::<RollbackRequest>(&headers, body, |r| &r.currency)
-        .await
-    {
-        Ok(opened) => opened,
-        Err(answer) => return answer,
-    };
+        .await?;
     let outcome = roll_back(&call, &request, &currency).await;
-    let answer = call
-        .conclude(
-            outcome,
-            &request,
-            &request.transaction_id,
-            request.player_id,
-            &request.round_id,
-            &currency,
-        )
-        .await;
+    let answer = call.conclude(outcome, &request, &currency).await;
     if answer.status == StatusCode::OK {
         state
             .abuse
             .check_rollback_ratio(&state.pool, request.player_id)
             .await;
     }
-    answer
+    Ok(answer)
 }
 
 async fn roll_back(
     call: &Call<'_>,
     request: &RollbackRequest,
     currency: &Currency,
-) -> Result<GameAnswer, (VaultError, bool)> {
+) -> Result<GameAnswer, Refusal> {
     let state = call.state;
-    let transient = |e: VaultError| (e, false);
-    let fin = |e: VaultError| (e, true);
-    for (name, value) in [
+    check_ids([
         ("transaction_id", &request.transaction_id),
         ("round_id", &request.round_id),
         ("bet_transaction_id", &request.bet_transaction_id),
-    ] {
-        check_id(name, value).map_err(transient)?;
-    }
-    if player_locked(state, request.player_id)
+    ])
+    .map_err(transient)?;
+    known_player(state, request.player_id)
         .await
-        .map_err(transient)?
-        .is_none()
-    {
-        return Err(transient(VaultError::not_found(
-            "player_not_found",
-            "unknown player",
-        )));
-    }
+        .map_err(transient)?;
     let hash = request_hash(request);
-    let db = |e: sqlx::Error| transient(e.into());
-    state
-        .ledger
-        .system_account("house", &currency.code)
+    let mut tx = match call
+        .begin_claimed(request, &hash, currency)
         .await
-        .map_err(db)?;
-    let mut tx = state.pool.begin().await.map_err(db)?;
-    match claim(
-        &mut tx,
-        &call.provider,
-        &request.transaction_id,
-        "rollback",
-        &hash,
-        request.player_id,
-        &request.round_id,
-    )
-    .await
-    .map_err(db)?
+        .map_err(db)?
     {
-        Claim::New => {}
-        Claim::Replay(status, body) => return Ok(replayed(call, status, body).await),
-        Claim::Tombstone | Claim::Conflict => {
-            drop(tx);
-            return Ok(conflict(call, request.player_id, currency, &request.transaction_id).await);
-        }
-    }
+        Claimed::Ours(tx) => tx,
+        Claimed::Answered(answer) => return Ok(answer),
+    };
     // Find the bet; if it is unknown, leave a tombstone under its id (a concurrent bet insert makes the
     // tombstone insert wait and then conflict, and the second lookup finds the committed bet).
     let mut bet = None;
@@ -1123,11 +1104,7 @@ async fn roll_back(
                     request.bet_transaction_id
                 ),
             );
-            let body = json!({
-                "error": { "code": error.code(), "message": error.public_message() },
-                "balance": format_minor(balance, currency.exp()),
-                "currency": currency.code,
-            });
+            let body = refusal_body(&error, Some((balance, currency)));
             finish(
                 &mut tx,
                 &call.provider,
@@ -1238,7 +1215,7 @@ async fn roll_back(
         .map_err(|e| transient(post_error(e)))?;
     call.accept(tx, &request.transaction_id, posted, currency)
         .await
-        .map_err(|e| transient(e.into()))
+        .map_err(db)
 }
 
 #[derive(Debug, Deserialize)]

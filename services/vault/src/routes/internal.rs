@@ -26,6 +26,7 @@ use crate::{
     error::{ApiJson, VaultError},
     idempotency,
     ledger::{Direction, PostError, Posting},
+    routes::{decimal_as_text, eur_rate, page, parse_query, player_path, require_player},
     state::AppState,
 };
 
@@ -67,15 +68,11 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), VaultError> {
 struct CreditRequest {
     player_id: Uuid,
     currency: CurrencyCode,
-    #[serde(serialize_with = "as_text")]
+    #[serde(serialize_with = "decimal_as_text")]
     amount: DecimalInput,
     kind: TransferKind,
     idempotency_key: String,
     reason: String,
-}
-
-fn as_text<S: serde::Serializer>(v: &DecimalInput, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.0)
 }
 
 async fn credit(
@@ -103,18 +100,8 @@ async fn credit(
     }
     let currency = state.currencies.get(&request.currency)?;
     let amount = currency.parse_amount(&request.amount.0)?;
-    let rate = state.rates.rate(&currency.code).ok_or_else(|| {
-        VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
-    })?;
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM players WHERE id = $1 AND role = 'player')",
-    )
-    .bind(request.player_id)
-    .fetch_one(&state.pool)
-    .await?;
-    if !exists {
-        return Err(VaultError::not_found("player_not_found", "unknown player"));
-    }
+    let rate = eur_rate(&state, &currency)?;
+    require_player(&state, request.player_id).await?;
     // Resolve the system account before the transaction (its creation uses another connection).
     state
         .ledger
@@ -172,6 +159,17 @@ async fn credit(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// A wagering window `[from, to)` must not be empty.
+fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), VaultError> {
+    if to <= from {
+        return Err(VaultError::bad_request(
+            "invalid_query",
+            "`to` must be after `from`",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WageringQuery {
@@ -186,15 +184,9 @@ async fn wagering(
     query: Result<Query<WageringQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, VaultError> {
     authorize(&state, &headers)?;
-    let id = crate::routes::admin::player_path(id)?;
-    let Query(query) =
-        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
-    if query.to <= query.from {
-        return Err(VaultError::bad_request(
-            "invalid_query",
-            "`to` must be after `from`",
-        ));
-    }
+    let id = player_path(id)?;
+    let query = parse_query(query)?;
+    check_window(query.from, query.to)?;
     // Each transfer counts in the window of its own time: a bet adds its EUR value when placed, a
     // rollback subtracts the rolled-back bet's value when it happens. Closed windows never change, which is
     // what Concierge's reconciliation compares against.
@@ -240,14 +232,8 @@ async fn wagering_players(
     query: Result<Query<WageringPlayersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, VaultError> {
     authorize(&state, &headers)?;
-    let Query(query) =
-        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
-    if query.to <= query.from {
-        return Err(VaultError::bad_request(
-            "invalid_query",
-            "`to` must be after `from`",
-        ));
-    }
+    let query = parse_query(query)?;
+    check_window(query.from, query.to)?;
     if query.to - query.from > MAX_WAGERING_WINDOW {
         return Err(VaultError::bad_request(
             "window_too_long",
@@ -279,7 +265,7 @@ async fn wagering_players(
             })?,
     };
     // One more than the page, to know whether another page follows.
-    let mut players: Vec<Uuid> = sqlx::query_scalar(
+    let players: Vec<Uuid> = sqlx::query_scalar(
         "SELECT DISTINCT player_id FROM transfers
           WHERE kind IN ('bet', 'rollback') AND player_id IS NOT NULL
             AND created_at >= $1 AND created_at < $2
@@ -293,12 +279,8 @@ async fn wagering_players(
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
-    let next_cursor = if players.len() as i64 > limit {
-        players.truncate(limit as usize);
-        players.last().map(Uuid::to_string)
-    } else {
-        None
-    };
+    let (players, next) = page(&players, limit);
+    let next_cursor = next.map(Uuid::to_string);
     Ok(Json(json!({
         "from": query.from,
         "to": query.to,

@@ -43,6 +43,10 @@ use crate::{
     idempotency,
     ledger::{self, PostError, Posting, currencies::Currency, outbox},
     payments::{Behaviour, Direction, PaymentOrder, WebhookError, WebhookStatus},
+    routes::{
+        decimal_as_text, eur_rate, exponent_of, insufficient_funds, page, parse_query,
+        player_locked, unknown_player,
+    },
     state::AppState,
 };
 
@@ -67,14 +71,10 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct PaymentRequest {
     currency: CurrencyCode,
-    #[serde(serialize_with = "as_text")]
+    #[serde(serialize_with = "decimal_as_text")]
     amount: DecimalInput,
     #[serde(default)]
     provider: Option<String>,
-}
-
-fn as_text<S: serde::Serializer>(v: &DecimalInput, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.0)
 }
 
 /// A payment row.
@@ -108,11 +108,7 @@ impl Payment {
     }
 
     fn view(&self, state: &AppState) -> Value {
-        let exponent = CurrencyCode::parse(&self.currency)
-            .ok()
-            .and_then(|c| state.currencies.get(&c).ok())
-            .map(|c| c.exp())
-            .unwrap_or(2);
+        let exponent = exponent_of(state, &self.currency);
         json!({
             "id": self.id,
             "direction": self.direction,
@@ -330,7 +326,7 @@ async fn initiate(state: &AppState, payment: &Payment) -> Result<Payment, VaultE
                 "payment provider unreachable");
             metrics::counter!("vault_payment_provider_errors_total", "provider" => payment.provider.clone()).increment(1);
             let reason = "provider_unavailable";
-            let failed = settle_failure(state, payment.id, reason).await?;
+            let failed = settle_failure(state, payment.id, reason, "pending").await?;
             Ok(failed.unwrap_or_else(|| payment.clone()))
         }
     }
@@ -366,13 +362,8 @@ async fn create(
     let amount = currency.parse_amount(&request.amount.0)?;
     check_amount(&currency, amount, direction)?;
     let provider = pick_provider(&state, request.provider.as_deref())?;
-    let locked: Option<bool> =
-        sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 AND role = 'player'")
-            .bind(player_id)
-            .fetch_optional(&state.pool)
-            .await?;
-    match locked {
-        None => return Err(VaultError::not_found("player_not_found", "unknown player")),
+    match player_locked(&state, player_id).await? {
+        None => return Err(unknown_player()),
         Some(true) if direction == Direction::Withdrawal => {
             return Err(VaultError::refused(
                 StatusCode::LOCKED,
@@ -382,9 +373,7 @@ async fn create(
         }
         _ => {}
     }
-    let rate = state.rates.rate(&currency.code).ok_or_else(|| {
-        VaultError::Unavailable(anyhow::anyhow!("no exchange rate for {}", currency.code))
-    })?;
+    let rate = eur_rate(&state, &currency)?;
     let amount_eur = to_eur(amount, currency.exp(), rate);
     let scope = format!("payment:{player_id}");
     // Resolve the PSP's account before the transaction: its creation must not wait for a second connection
@@ -444,17 +433,9 @@ async fn create(
         match state.ledger.post(&mut tx, posting).await {
             Ok(posted) => hold = Some(posted),
             Err(PostError::InsufficientFunds { balance }) => {
-                return Err(VaultError::unprocessable(
-                    "insufficient_funds",
-                    format!(
-                        "the balance is {} {}",
-                        format_minor(balance, currency.exp()),
-                        currency.code
-                    ),
-                ));
+                return Err(insufficient_funds(balance, &currency));
             }
-            Err(PostError::Db(e)) => return Err(e.into()),
-            Err(other) => return Err(VaultError::Internal(other.into())),
+            Err(other) => return Err(ledger_failure(other)),
         }
         if amount > currency.review_threshold {
             "review"
@@ -506,13 +487,16 @@ async fn settle_failure(
     state: &AppState,
     id: Uuid,
     reason: &str,
+    from: &str,
 ) -> Result<Option<Payment>, VaultError> {
     warm_psp_account(state, id).await?;
     let mut tx = state.pool.begin().await?;
     let Some(payment) = load(&mut tx, id, true).await? else {
         return Ok(None);
     };
-    if payment.status != "pending" && payment.status != "review" {
+    // Only from the status the caller saw: a staff rejection must not return the funds of a withdrawal
+    // that an approval moved to `pending` (its payout is already requested) in the meantime.
+    if payment.status != from {
         return Ok(None);
     }
     let final_status = if payment.direction() == Direction::Withdrawal {
@@ -531,6 +515,15 @@ async fn settle_failure(
     record_final(&payment, final_status);
     let mut conn = state.pool.acquire().await?;
     Ok(load(&mut conn, id, false).await?)
+}
+
+/// A ledger refusal the player cannot act on: deposits and reversals credit the player, and a payment's
+/// postings happen once under its row lock, so anything but a database error is an internal error.
+fn ledger_failure(error: PostError) -> VaultError {
+    match error {
+        PostError::Db(e) => VaultError::from(e),
+        other => VaultError::Internal(other.into()),
+    }
 }
 
 async fn reverse_hold(
@@ -558,10 +551,11 @@ async fn reverse_hold(
         round_closed: false,
         metadata: json!({ "payment_id": payment.id, "reason": reason }),
     };
-    let posted = state.ledger.post(tx, posting).await.map_err(|e| match e {
-        PostError::Db(e) => VaultError::from(e),
-        other => VaultError::Internal(other.into()),
-    })?;
+    let posted = state
+        .ledger
+        .post(tx, posting)
+        .await
+        .map_err(ledger_failure)?;
     sqlx::query("UPDATE payments SET settle_transfer_id = $2 WHERE id = $1")
         .bind(payment.id)
         .bind(posted.transfer_id)
@@ -667,10 +661,7 @@ async fn webhook(
                 .ledger
                 .post(&mut tx, posting)
                 .await
-                .map_err(|e| match e {
-                    PostError::Db(e) => VaultError::from(e),
-                    other => VaultError::Internal(other.into()),
-                })?;
+                .map_err(ledger_failure)?;
             sqlx::query("UPDATE payments SET settle_transfer_id = $2, provider_reference = COALESCE(provider_reference, $3) WHERE id = $1")
                 .bind(payment.id)
                 .bind(posted.transfer_id)
@@ -680,7 +671,7 @@ async fn webhook(
             set_status(&mut tx, &payment, "succeeded", None, flag.as_deref()).await?;
             if let Some(flag) = &flag {
                 tracing::warn!(payment_id = %payment.id, flag, "late deposit success credited and flagged");
-                metrics::counter!("vault_payments_flagged_total", "provider" => provider.clone(), "currency" => payment.currency.clone()).increment(1);
+                metrics::counter!("vault_payments_flagged_total", "direction" => "deposit", "provider" => provider.clone(), "currency" => payment.currency.clone()).increment(1);
             }
             Some(("succeeded", Some(posted)))
         }
@@ -698,6 +689,37 @@ async fn webhook(
         (Direction::Withdrawal, WebhookStatus::Succeeded, "pending") => {
             set_status(&mut tx, &payment, "succeeded", None, None).await?;
             Some(("succeeded", None))
+        }
+        // The PSP paid out after the held funds went back to the player (a payout request that failed on
+        // our side but reached the PSP): the money left twice. Nothing can be taken back automatically
+        // (the balance may be spent); flag it loudly for staff.
+        (Direction::Withdrawal, WebhookStatus::Succeeded, "reversed" | "rejected") => {
+            let flag = format!(
+                "payout succeeded after the withdrawal was {}",
+                payment.status
+            );
+            sqlx::query(
+                "UPDATE payments SET flagged = true, flag_reason = $2, updated_at = now() WHERE id = $1",
+            )
+            .bind(payment.id)
+            .bind(&flag)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO payment_events (payment_id, status, details) VALUES ($1, $2, $3)",
+            )
+            .bind(payment.id)
+            .bind(&payment.status)
+            .bind(json!({ "flag": flag, "event_id": event.event_id }))
+            .execute(&mut *tx)
+            .await?;
+            tracing::error!(payment_id = %payment.id, player_id = %payment.player_id, amount = payment.amount,
+                currency = %payment.currency, provider = %provider, flag, "payout succeeded after the funds were returned");
+            metrics::counter!("vault_payments_flagged_total", "direction" => "withdrawal", "provider" => provider.clone(), "currency" => payment.currency.clone()).increment(1);
+            tx.commit().await?;
+            return Ok(Json(
+                json!({ "status": "flagged", "payment_status": payment.status }),
+            ));
         }
         (Direction::Withdrawal, WebhookStatus::Failed, "pending") => {
             reverse_hold(
@@ -770,11 +792,12 @@ async fn show(
     match load(&mut conn, id, false).await? {
         // Another player's payment is as unknown as a missing one.
         Some(payment) if payment.player_id == claims.sub => Ok(Json(payment.view(&state))),
-        _ => Err(VaultError::not_found(
-            "payment_not_found",
-            "no such payment",
-        )),
+        _ => Err(no_such_payment()),
     }
+}
+
+fn no_such_payment() -> VaultError {
+    VaultError::not_found("payment_not_found", "no such payment")
 }
 
 #[derive(Debug, Deserialize)]
@@ -791,8 +814,7 @@ async fn list(
     Player(claims): Player,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, VaultError> {
-    let Query(query) =
-        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
+    let query = parse_query(query)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     // Ids are UUID v7 (time-ordered): the cursor is the last id seen.
     let rows: Vec<Payment> = sqlx::query_as(
@@ -803,17 +825,9 @@ async fn list(
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<Value> = rows
-        .iter()
-        .take(limit as usize)
-        .map(|p| p.view(&state))
-        .collect();
-    let next = if more {
-        rows.get(limit as usize - 1).map(|p| p.id)
-    } else {
-        None
-    };
+    let (shown, next) = page(&rows, limit);
+    let items: Vec<Value> = shown.iter().map(|p| p.view(&state)).collect();
+    let next = next.map(|p| p.id);
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -829,8 +843,7 @@ async fn review_queue(
     Staff(_): Staff,
     query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, VaultError> {
-    let Query(query) =
-        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
+    let query = parse_query(query)?;
     let status = query.status.unwrap_or_else(|| "review".into());
     let rows: Vec<Payment> = sqlx::query_as(
         "SELECT * FROM payments WHERE direction = 'withdrawal' AND status = $1 ORDER BY created_at LIMIT 500",
@@ -849,6 +862,22 @@ async fn review_queue(
     Ok(Json(json!({ "items": items })))
 }
 
+/// A withdrawal awaiting a staff decision (`lock`: held until the caller's transaction ends), or why not.
+async fn load_in_review(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Payment, VaultError> {
+    let payment = load(conn, id, lock).await?.ok_or_else(no_such_payment)?;
+    if payment.status != "review" {
+        return Err(VaultError::conflict(
+            "not_in_review",
+            format!("the payment is {}", payment.status),
+        ));
+    }
+    Ok(payment)
+}
+
 async fn approve(
     State(state): State<AppState>,
     Staff(staff): Staff,
@@ -856,15 +885,7 @@ async fn approve(
 ) -> Result<Json<Value>, VaultError> {
     let id = payment_path(id)?;
     let mut tx = state.pool.begin().await?;
-    let payment = load(&mut tx, id, true)
-        .await?
-        .ok_or_else(|| VaultError::not_found("payment_not_found", "no such payment"))?;
-    if payment.status != "review" {
-        return Err(VaultError::conflict(
-            "not_in_review",
-            format!("the payment is {}", payment.status),
-        ));
-    }
+    let payment = load_in_review(&mut tx, id, true).await?;
     set_status(&mut tx, &payment, "pending", Some("approved"), None).await?;
     tx.commit().await?;
     tracing::info!(payment_id = %id, staff_id = %staff.sub, "withdrawal approved");
@@ -895,18 +916,11 @@ async fn reject(
         ));
     }
     {
+        // A first look without a lock, for a precise refusal; `settle_failure` re-reads it under its lock.
         let mut conn = state.pool.acquire().await?;
-        let payment = load(&mut conn, id, false)
-            .await?
-            .ok_or_else(|| VaultError::not_found("payment_not_found", "no such payment"))?;
-        if payment.status != "review" {
-            return Err(VaultError::conflict(
-                "not_in_review",
-                format!("the payment is {}", payment.status),
-            ));
-        }
+        load_in_review(&mut conn, id, false).await?;
     }
-    let payment = settle_failure(&state, id, "rejected_by_staff")
+    let payment = settle_failure(&state, id, "rejected_by_staff", "review")
         .await?
         .ok_or_else(|| {
             VaultError::conflict("not_in_review", "the payment is no longer in review")

@@ -15,6 +15,7 @@ use sqlx::Row as _;
 use crate::{
     domain::money::{CurrencyCode, format_minor},
     error::VaultError,
+    routes::{exponent_of, page, parse_query},
     state::AppState,
 };
 
@@ -39,11 +40,7 @@ async fn wallet(
     let balances: Vec<Value> = rows
         .into_iter()
         .map(|(currency, balance)| {
-            let exponent = CurrencyCode::parse(&currency)
-                .ok()
-                .and_then(|c| state.currencies.get(&c).ok())
-                .map(|c| c.exp())
-                .unwrap_or(2);
+            let exponent = exponent_of(&state, &currency);
             json!({ "currency": currency, "balance": format_minor(balance, exponent), "balance_minor": balance })
         })
         .collect();
@@ -74,8 +71,7 @@ async fn transfers(
     Player(claims): Player,
     query: Result<Query<TransfersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, VaultError> {
-    let Query(query) =
-        query.map_err(|e| VaultError::bad_request("invalid_query", e.body_text()))?;
+    let query = parse_query(query)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(VaultError::bad_request(
@@ -123,17 +119,12 @@ async fn transfers(
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<Value> = rows
+    let (shown, next) = page(&rows, limit);
+    let items: Vec<Value> = shown
         .iter()
-        .take(limit as usize)
         .map(|row| {
             let currency: String = row.get("currency");
-            let exponent = CurrencyCode::parse(&currency)
-                .ok()
-                .and_then(|c| state.currencies.get(&c).ok())
-                .map(|c| c.exp())
-                .unwrap_or(2);
+            let exponent = exponent_of(&state, &currency);
             json!({
                 "id": row.get::<uuid::Uuid, _>("id"),
                 "kind": row.get::<String, _>("kind"),
@@ -149,12 +140,7 @@ async fn transfers(
             })
         })
         .collect();
-    let next_cursor = if more {
-        rows.get(limit as usize - 1)
-            .map(|row| row.get::<i64, _>("seq").to_string())
-    } else {
-        None
-    };
+    let next_cursor = next.map(|row| row.get::<i64, _>("seq").to_string());
     Ok(Json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
