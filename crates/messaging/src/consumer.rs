@@ -13,7 +13,7 @@ use rdkafka::{
     ClientContext, Message as _,
     consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
     error::KafkaError,
-    message::{Header, Headers as _, OwnedHeaders},
+    message::{Header, OwnedHeaders},
     statistics::Statistics,
     types::RDKafkaErrorCode,
 };
@@ -161,17 +161,7 @@ impl Incoming {
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            headers: message
-                .headers()
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .filter_map(|h| {
-                            Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            headers: crate::trace::header_pairs(message.headers()),
             timestamp_ms: message.timestamp().to_millis(),
         }
     }

@@ -30,7 +30,12 @@ pub fn to_kafka_headers(pairs: &[(String, String)], mut headers: OwnedHeaders) -
 
 /// The trace context carried by a message's headers (an empty context when there is none).
 pub fn context_from_headers(headers: Option<&BorrowedHeaders>) -> opentelemetry::Context {
-    let pairs: Vec<(String, String)> = headers
+    context_from_pairs(&header_pairs(headers))
+}
+
+/// A message's headers as (key, value) pairs; headers without a value or not UTF-8 are left out.
+pub(crate) fn header_pairs(headers: Option<&BorrowedHeaders>) -> Vec<(String, String)> {
+    headers
         .map(|headers| {
             headers
                 .iter()
@@ -39,8 +44,7 @@ pub fn context_from_headers(headers: Option<&BorrowedHeaders>) -> opentelemetry:
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    context_from_pairs(&pairs)
+        .unwrap_or_default()
 }
 
 /// The trace context carried by header pairs.

@@ -23,6 +23,16 @@ pub mod postgres;
 pub mod process;
 pub mod service;
 
+/// Common service settings whose database never answers (see [`postgres::unreachable_url`]), with a 2 s
+/// connect timeout: for [`service::assert_start_fails_without_database`].
+pub fn service_settings_without_database(
+    database: &str,
+) -> casino_observability::settings::CommonSettings {
+    let mut settings = service_settings(&postgres::unreachable_url(database), "127.0.0.1:1");
+    settings.database_connect_timeout = std::time::Duration::from_secs(2);
+    settings
+}
+
 /// Common service settings for a test: both ports 0, the given database and broker, no drain delay.
 pub fn service_settings(
     database_url: &str,

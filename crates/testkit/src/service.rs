@@ -96,3 +96,22 @@ pub fn assert_refused_at_start(command: &mut Command, expected: &str) {
     assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), expected);
     assert!(output.stdout.is_empty(), "{output:?}");
 }
+
+/// Build a service with [`crate::service_settings_without_database`]:
+/// start-up must retry for those 2 s, then fail with "the `database` database was not reachable within 2 s".
+pub async fn assert_start_fails_without_database<T>(
+    database: &str,
+    build: impl std::future::Future<Output = anyhow::Result<T>>,
+) {
+    let started = std::time::Instant::now();
+    let error = match build.await {
+        Ok(_) => panic!("started without a database"),
+        Err(error) => format!("{error:#}"),
+    };
+    let expected = format!("the {database} database was not reachable within 2 s");
+    assert!(error.starts_with(&expected), "{error}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it retried for the connect timeout"
+    );
+}
