@@ -247,8 +247,10 @@ async fn advance(
     use_checkpoint: bool,
     settle: Duration,
 ) -> Result<(), sqlx::Error> {
-    // created_at is the inserting transaction's start: a transfer committed `settle` after it began could
-    // still carry a lower seq than one folded here; the full-pass confirmation covers that case.
+    // created_at is stamped by the Vault that posts (before its transaction, and for bets before they
+    // queue for a batch): a transfer committed more than `settle` after its stamp, or stamped by a clock
+    // behind this database's, could still carry a lower seq than one folded here. The full-pass
+    // confirmation covers that case (an incremental mismatch, never a report).
     let through: Option<i64> = sqlx::query_scalar(
         "SELECT seq FROM transfers
          WHERE seq > $1 AND created_at < now() - make_interval(secs => $2)
