@@ -67,7 +67,9 @@ pub fn verify(
     let signature = signature
         .and_then(|s| hex::decode(s.trim()).ok())
         .ok_or(SignatureError::Malformed)?;
-    if (now - timestamp).abs() > MAX_SKEW_SECONDS {
+    // `abs_diff`, not `(now - timestamp).abs()`: a timestamp near either end of the i64 range (sent by
+    // anyone, before authentication) is stale, not an overflow.
+    if now.abs_diff(timestamp) > MAX_SKEW_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let expected = mac(secret, timestamp, body).finalize().into_bytes();
@@ -131,6 +133,50 @@ mod tests {
         assert_eq!(
             verify(b"secret", Some(&old.to_string()), Some(&sig), b"{}", NOW),
             Err(SignatureError::Stale)
+        );
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_the_range_are_stale_not_an_overflow() {
+        // `now - timestamp` does not fit in an i64 for these: refused as stale before any HMAC is computed.
+        for (timestamp, now) in [
+            (i64::MIN, NOW),
+            (i64::MIN + 1, NOW),
+            (i64::MAX, NOW),
+            (i64::MAX, -NOW),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+        ] {
+            let sig = sign(b"secret", timestamp, b"{}");
+            assert_eq!(
+                verify(
+                    b"secret",
+                    Some(&timestamp.to_string()),
+                    Some(&sig),
+                    b"{}",
+                    now
+                ),
+                Err(SignatureError::Stale),
+                "timestamp {timestamp} at {now}"
+            );
+        }
+        let sig = sign(b"secret", i64::MIN, b"{}");
+        assert_eq!(
+            verify(
+                b"secret",
+                Some(&i64::MIN.to_string()),
+                Some(&sig),
+                b"{}",
+                i64::MIN + MAX_SKEW_SECONDS
+            ),
+            Ok(()),
+            "the window itself is unchanged at the edge"
+        );
+        let edge = NOW - MAX_SKEW_SECONDS;
+        let sig = sign(b"secret", edge, b"{}");
+        assert_eq!(
+            verify(b"secret", Some(&edge.to_string()), Some(&sig), b"{}", NOW),
+            Ok(())
         );
     }
 

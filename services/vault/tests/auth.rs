@@ -246,3 +246,21 @@ async fn a_locked_player_signs_in_but_cannot_bet_and_every_refusal_says_why() {
     assert_eq!(locked_events, 3, "registered, locked, unlocked");
     vault.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_call_with_a_timestamp_at_the_end_of_the_range_is_stale_not_a_crash() {
+    let vault = spawn_vault().await;
+    let player = vault.register("EUR").await;
+    let body = serde_json::to_vec(&json!({ "player_id": player.id, "currency": "EUR" })).unwrap();
+    for timestamp in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        let (status, answer) = vault
+            .game_raw("balance", &body, support::PROVIDER_SECRET, timestamp)
+            .await;
+        assert_eq!(
+            (status, error_code(&answer)),
+            (401, Some("stale_timestamp")),
+            "{timestamp}: {answer}"
+        );
+    }
+    vault.stop().await;
+}

@@ -407,3 +407,281 @@ async fn bad_input_gets_a_4xx_json_error_and_never_moves_money() {
     );
     vault.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_naming_another_round_than_its_bets_is_refused_and_moves_nothing() {
+    let vault = spawn_vault().await;
+    let (player, session) = vault.funded_player("20.00").await;
+    let acme = vault.acme(&player);
+    let (status, placed) = acme.bet(&session, "b1", "r1", "2.50").await;
+    assert_eq!(status, 200, "{placed}");
+    let (status, won) = acme.win("w1", "r1", "10.00", true).await;
+    assert_eq!(
+        (status, won["balance"].as_str()),
+        (200, Some("27.50")),
+        "{won}"
+    );
+
+    // The round of b1 is settled: naming an unknown round does not get its stake back...
+    let (status, refused) = acme.rollback("rb1", "r-unknown", "b1").await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (409, Some("round_mismatch")),
+        "{refused}"
+    );
+    assert_eq!(refused["balance"], "27.50");
+    assert_eq!(refused["currency"], "EUR");
+    // ...its retry gets the same (final) refusal...
+    assert_eq!(
+        acme.rollback("rb1", "r-unknown", "b1").await,
+        (status, refused)
+    );
+    // ...and neither does naming another open round of the player.
+    let (status, placed) = acme.bet(&session, "b2", "r2", "1.00").await;
+    assert_eq!((status, placed["balance"].as_str()), (200, Some("26.50")));
+    let (status, refused) = acme.rollback("rb2", "r2", "b1").await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (409, Some("round_mismatch")),
+        "{refused}"
+    );
+    assert_eq!(refused["balance"], "26.50");
+    assert_eq!(vault.balance(player.id, "EUR").await, "26.50");
+    assert_eq!(
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE player_id = $1 AND kind = 'rollback'",
+                player.id,
+            )
+            .await,
+        0
+    );
+
+    // r2's bet is intact (no rollback was booked in r2): its win pays.
+    let (status, paid) = acme.win("w2", "r2", "3.00", true).await;
+    assert_eq!(
+        (status, paid["balance"].as_str()),
+        (200, Some("29.50")),
+        "{paid}"
+    );
+    let metrics = vault.metrics().await;
+    assert!(
+        metric(
+            &metrics,
+            "vault_game_requests_total",
+            &["operation=\"rollback\"", "outcome=\"round_mismatch\""]
+        )
+        .unwrap_or(0.0)
+            >= 3.0,
+        "refusals are counted by code"
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_booked_in_its_bets_round() {
+    let vault = spawn_vault().await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "4.00").await;
+    let (status, rolled) = acme.rollback("rb1", "r1", "b1").await;
+    assert_eq!(
+        (status, rolled["balance"].as_str()),
+        (200, Some("10.00")),
+        "{rolled}"
+    );
+    let round: Option<String> = sqlx::query_scalar(
+        "SELECT round_id FROM transfers WHERE player_id = $1 AND kind = 'rollback'",
+    )
+    .bind(player.id)
+    .fetch_optional(&vault.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(round.as_deref(), Some("r1"));
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_win_naming_a_bet_of_another_round_or_player_is_refused() {
+    let vault = spawn_vault().await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+    acme.bet(&session, "b1", "r1", "1.00").await;
+    acme.bet(&session, "b2", "r2", "2.00").await;
+    let (status, rolled) = acme.rollback("rb2", "r2", "b2").await;
+    assert_eq!(
+        (status, rolled["balance"].as_str()),
+        (200, Some("9.00")),
+        "{rolled}"
+    );
+
+    // r2's only bet was rolled back; naming b1 (live, but in r1) must not get r2's win paid.
+    let mut named = win(&player, "w2", "r2", "5.00", true);
+    named["bet_transaction_id"] = json!("b1");
+    let (status, refused) = vault.game("win", &named).await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (409, Some("round_mismatch")),
+        "{refused}"
+    );
+    assert_eq!(refused["balance"], "9.00");
+    assert_eq!(vault.game("win", &named).await, (status, refused), "final");
+
+    // Another player's bet.
+    let (other, other_session) = vault.funded_player("10.00").await;
+    let (status, _) = vault
+        .acme(&other)
+        .bet(&other_session, "ob1", "or1", "1.00")
+        .await;
+    assert_eq!(status, 200);
+    let mut named = win(&player, "w1", "r1", "5.00", true);
+    named["bet_transaction_id"] = json!("ob1");
+    let (status, refused) = vault.game("win", &named).await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (409, Some("round_mismatch")),
+        "{refused}"
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "9.00");
+
+    // Naming its own bet, the win pays.
+    let mut named = win(&player, "w1b", "r1", "5.00", true);
+    named["bet_transaction_id"] = json!("b1");
+    let (status, paid) = vault.game("win", &named).await;
+    assert_eq!(
+        (status, paid["balance"].as_str()),
+        (200, Some("14.00")),
+        "{paid}"
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_win_for_a_round_whose_only_bet_was_refused_is_round_not_found() {
+    let vault = spawn_vault().await;
+    let (player, session) = vault.funded_player("1.00").await;
+    let acme = vault.acme(&player);
+    let (status, refused) = acme.bet(&session, "b1", "r1", "5.00").await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (422, Some("insufficient_funds"))
+    );
+    let (status, refused) = acme.win("w1", "r1", "3.00", true).await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (404, Some("round_not_found")),
+        "{refused}"
+    );
+    assert_eq!(refused["balance"], "1.00");
+    let (status, refused) = acme.win("w0", "r1", "0", true).await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (404, Some("round_not_found")),
+        "{refused}"
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "1.00");
+    assert_eq!(
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE player_id = $1 AND kind = 'win'",
+                player.id,
+            )
+            .await,
+        0
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bet_refused_for_insufficient_funds_leaves_no_open_round_behind() {
+    let vault = spawn_vault().await;
+    let (player, session) = vault.funded_player("3.00").await;
+    let acme = vault.acme(&player);
+    let open_rounds = |round: &'static str| {
+        let vault = &vault;
+        async move {
+            vault
+                .count(
+                    &format!(
+                        "SELECT count(*) FROM rounds WHERE player_id = $1 AND round_id = '{round}' AND status = 'open'"
+                    ),
+                    player.id,
+                )
+                .await
+        }
+    };
+
+    let (status, refused) = acme.bet(&session, "b1", "fresh", "5.00").await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (422, Some("insufficient_funds"))
+    );
+    assert_eq!(
+        open_rounds("fresh").await,
+        0,
+        "no result follows a refused bet"
+    );
+
+    let (status, placed) = acme.bet(&session, "b2", "played", "2.00").await;
+    assert_eq!(status, 200, "{placed}");
+    let (status, refused) = acme.bet(&session, "b3", "played", "5.00").await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (422, Some("insufficient_funds"))
+    );
+    assert_eq!(
+        open_rounds("played").await,
+        1,
+        "a round with a bet stays open for its result"
+    );
+    let (status, won) = acme.win("w2", "played", "4.00", true).await;
+    assert_eq!(status, 200, "{won}");
+    assert_eq!(vault.balance(player.id, "EUR").await, "5.00");
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_win_that_raced_ahead_of_its_bet_is_credited_when_retried_after_the_bet() {
+    let vault = spawn_vault().await;
+    let (player, session) = vault.funded_player("10.00").await;
+    let acme = vault.acme(&player);
+
+    // No round yet.
+    let (status, early) = acme.win("w1", "r1", "2.00", true).await;
+    assert_eq!(
+        (status, error_code(&early)),
+        (404, Some("round_not_found")),
+        "{early}"
+    );
+    let (status, _) = acme.bet(&session, "b1", "r1", "1.00").await;
+    assert_eq!(status, 200);
+    // The named bet not yet there (its round is).
+    let mut named = win(&player, "w2", "r1", "3.00", false);
+    named["bet_transaction_id"] = json!("b2");
+    let (status, early) = vault.game("win", &named).await;
+    assert_eq!(
+        (status, error_code(&early)),
+        (404, Some("bet_not_found")),
+        "{early}"
+    );
+    let (status, _) = acme.bet(&session, "b2", "r1", "1.00").await;
+    assert_eq!(status, 200);
+
+    // The retries, now that the bets are in, are credited.
+    let (status, paid) = vault.game("win", &named).await;
+    assert_eq!(
+        (status, paid["balance"].as_str()),
+        (200, Some("11.00")),
+        "{paid}"
+    );
+    let (status, paid) = acme.win("w1", "r1", "2.00", true).await;
+    assert_eq!(
+        (status, paid["balance"].as_str()),
+        (200, Some("13.00")),
+        "{paid}"
+    );
+    // And are idempotent from then on.
+    assert_eq!(acme.win("w1", "r1", "2.00", true).await, (status, paid));
+    assert_eq!(vault.balance(player.id, "EUR").await, "13.00");
+    vault.stop().await;
+}

@@ -589,5 +589,273 @@ async fn payment_rules_refuse_with_their_own_codes_and_players_see_only_their_ow
         .await;
     let (status, body) = withdraw(&vault, &player, "20.00", "locked").await;
     assert_eq!((status, error_code(&body)), (423, Some("player_locked")));
+    // Nothing is held (the balance may still move: the deposit above settles on its own).
+    assert_eq!(
+        vault
+            .count(
+                "SELECT count(*) FROM payments WHERE direction = 'withdrawal' AND player_id = $1",
+                player.id
+            )
+            .await,
+        0
+    );
+    assert_eq!(
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE kind = 'withdrawal' AND player_id = $1",
+                player.id
+            )
+            .await,
+        0
+    );
+    vault.stop().await;
+}
+
+/// A payment whose body is sent as written (a JSON number exactly as typed).
+async fn pay_raw(
+    vault: &TestVault,
+    player: &TestPlayer,
+    kind: &str,
+    body: &str,
+    key: &str,
+) -> (u16, Value) {
+    let response = vault
+        .http
+        .post(format!("{}/api/v1/payments/{kind}", vault.public))
+        .bearer_auth(&player.token)
+        .header("idempotency-key", key)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn count_payments(vault: &TestVault, player: &TestPlayer, direction: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM payments WHERE player_id = $1 AND direction = $2")
+        .bind(player.id)
+        .bind(direction)
+        .fetch_one(&vault.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_and_a_withdrawal_with_the_same_idempotency_key_are_a_conflict_not_a_replay() {
+    let vault = spawn_vault().await;
+    hold_sandbox_webhooks(&vault).await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+    let body = json!({ "currency": "EUR", "amount": "50.00", "provider": "sandbox-a" });
+
+    // A deposit, then a withdrawal of the same body with its key.
+    let (status, deposit) = pay(&vault, &player, "deposits", body.clone(), "shared-1").await;
+    assert_eq!(
+        (status, &deposit["direction"]),
+        (201, &json!("deposit")),
+        "{deposit}"
+    );
+    let (status, answer) = pay(&vault, &player, "withdrawals", body.clone(), "shared-1").await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (409, Some("idempotency_conflict")),
+        "a withdrawal must not be answered with the deposit: {answer}"
+    );
+    // The deposit itself still replays.
+    let (status, again) = pay(&vault, &player, "deposits", body.clone(), "shared-1").await;
+    assert_eq!((status, &again["id"]), (201, &deposit["id"]), "{again}");
+
+    // A withdrawal, then a deposit of the same body with its key.
+    let (status, withdrawal) = pay(&vault, &player, "withdrawals", body.clone(), "shared-2").await;
+    assert_eq!(
+        (status, &withdrawal["direction"]),
+        (201, &json!("withdrawal")),
+        "{withdrawal}"
+    );
+    let (status, answer) = pay(&vault, &player, "deposits", body.clone(), "shared-2").await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (409, Some("idempotency_conflict")),
+        "a deposit must not be answered with the withdrawal: {answer}"
+    );
+    let (status, again) = pay(&vault, &player, "withdrawals", body, "shared-2").await;
+    assert_eq!((status, &again["id"]), (201, &withdrawal["id"]), "{again}");
+
+    assert_eq!(count_payments(&vault, &player, "deposit").await, 1);
+    assert_eq!(count_payments(&vault, &player, "withdrawal").await, 1);
+    assert_eq!(
+        vault.balance(player.id, "EUR").await,
+        "50.00",
+        "one hold of 50.00"
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_committed_while_a_withdrawal_waits_for_the_player_row_refuses_the_withdrawal() {
+    let vault = spawn_vault().await;
+    hold_sandbox_webhooks(&vault).await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "100.00").await;
+
+    // Staff locking the player: the row is held (as `players::lock` holds it) while the withdrawal's own
+    // early check still reads the player as unlocked.
+    let mut lock = vault.db.pool.begin().await.unwrap();
+    sqlx::query("SELECT locked FROM players WHERE id = $1 FOR UPDATE")
+        .bind(player.id)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let lock_commits_once_the_withdrawal_waits = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%players%'",
+            )
+            .fetch_one(&vault.db.pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the withdrawal never waited for the player's row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sqlx::query("UPDATE players SET locked = TRUE, lock_reason = 'fraud review' WHERE id = $1")
+            .bind(player.id)
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        lock.commit().await.unwrap();
+    };
+    let ((status, body), ()) = tokio::join!(
+        withdraw(&vault, &player, "40.00", "racing-the-lock"),
+        lock_commits_once_the_withdrawal_waits
+    );
+
+    assert_eq!(
+        (status, error_code(&body)),
+        (423, Some("player_locked")),
+        "{body}"
+    );
+    assert_eq!(
+        vault.balance(player.id, "EUR").await,
+        "100.00",
+        "nothing is held"
+    );
+    assert_eq!(count_payments(&vault, &player, "withdrawal").await, 0);
+    assert_eq!(
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE kind = 'withdrawal' AND player_id = $1",
+                player.id
+            )
+            .await,
+        0
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_amounts_are_booked_exactly_as_sent_or_refused() {
+    let vault = spawn_vault().await;
+    hold_sandbox_webhooks(&vault).await;
+    let player = vault.register("EUR").await;
+    let cases = [
+        // An exponent is refused as a number as it is as a string (a float would make it 100.00).
+        (
+            r#"{"currency": "EUR", "amount": 1e2}"#,
+            400,
+            "invalid_amount",
+        ),
+        (
+            r#"{"currency": "EUR", "amount": "1e2"}"#,
+            400,
+            "invalid_amount",
+        ),
+        (
+            r#"{"currency": "EUR", "amount": 2.5E1}"#,
+            400,
+            "invalid_amount",
+        ),
+        // Digits a float or a 28-digit decimal cannot hold are not rounded away.
+        (
+            r#"{"currency": "EUR", "amount": 20.000000000000001}"#,
+            400,
+            "amount_too_precise",
+        ),
+        (
+            r#"{"currency": "EUR", "amount": "20.00999999999999999999999999999"}"#,
+            400,
+            "amount_too_precise",
+        ),
+        (
+            r#"{"currency": "EUR", "amount": "0.0099999999999999999999999999999"}"#,
+            400,
+            "amount_too_precise",
+        ),
+    ];
+    for (i, (body, status, code)) in cases.into_iter().enumerate() {
+        let (got, answer) = pay_raw(&vault, &player, "deposits", body, &format!("exact-{i}")).await;
+        assert_eq!(
+            (got, error_code(&answer)),
+            (status, Some(code)),
+            "{body} -> {answer}"
+        );
+    }
+    assert_eq!(count_payments(&vault, &player, "deposit").await, 0);
+
+    // Plain numbers that are exact are still welcome.
+    for (i, (amount, booked)) in [("20", "20.00"), ("20.5", "20.50"), ("20.50", "20.50")]
+        .into_iter()
+        .enumerate()
+    {
+        let body = format!(r#"{{"currency": "EUR", "amount": {amount}}}"#);
+        let (status, payment) =
+            pay_raw(&vault, &player, "deposits", &body, &format!("plain-{i}")).await;
+        assert_eq!(
+            (status, &payment["amount"]),
+            (201, &json!(booked)),
+            "{body} -> {payment}"
+        );
+    }
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_a_timestamp_at_the_end_of_the_range_is_stale() {
+    let vault = spawn_vault().await;
+    let body = br#"{"event_id": "evt-x"}"#.to_vec();
+    for timestamp in [i64::MIN, i64::MAX] {
+        let response = vault
+            .http
+            .post(format!(
+                "{}/api/v1/payments/webhooks/sandbox-a",
+                vault.public
+            ))
+            .header("content-type", "application/json")
+            .header("x-casino-timestamp", timestamp.to_string())
+            .header(
+                "x-casino-signature",
+                casino_auth::signature::sign(b"sandbox-a-secret", timestamp, &body),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, error_code(&answer)),
+            (401, Some("stale_timestamp")),
+            "{timestamp}: {answer}"
+        );
+    }
     vault.stop().await;
 }

@@ -143,6 +143,71 @@ async fn adjustments_need_a_reason_are_idempotent_and_cannot_overdraw() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adjustment_whose_magnitude_does_not_fit_in_minor_units_is_refused() {
+    let vault = spawn_vault().await;
+    let admin = vault.admin_token().await;
+    let player = vault.register("EUR").await;
+    vault.fund(player.id, "EUR", "10.00").await;
+    let adjust = |key: String, currency: &'static str, amount: &'static str| {
+        let request = vault
+            .http
+            .post(format!("{}/api/v1/admin/adjustments", vault.public))
+            .bearer_auth(&admin)
+            .header("idempotency-key", key)
+            .json(&json!({ "player_id": player.id, "currency": currency, "amount": amount, "reason": "correction" }));
+        async move {
+            let response = request
+                .send()
+                .await
+                .expect("an answer, not a dropped connection");
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    // i64::MIN minor units: the debit's size has no i64.
+    for (i, (currency, amount)) in [
+        ("EUR", "-92233720368547758.08"),
+        ("JPY", "-9223372036854775808"),
+        ("EUR", "-92233720368547758.09"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, body) = adjust(format!("min-{i}"), currency, amount).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, Some("amount_too_large")),
+            "{currency} {amount}: {body}"
+        );
+    }
+    // The largest debit that fits is judged on the balance.
+    let (status, body) = adjust("max".into(), "EUR", "-92233720368547758.07").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (422, Some("insufficient_funds")),
+        "{body}"
+    );
+    assert_eq!(vault.balance(player.id, "EUR").await, "10.00");
+    assert_eq!(
+        vault
+            .count(
+                "SELECT count(*) FROM transfers WHERE kind = 'adjustment' AND player_id = $1",
+                player.id
+            )
+            .await,
+        1,
+        "only the funding"
+    );
+    vault.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_internal_api_needs_its_token_credits_idempotently_and_reports_net_wagering() {
     let vault = spawn_vault().await;
     let (player, session) = vault.funded_player("50.00").await;

@@ -1,9 +1,8 @@
 //! Money: currency codes, amounts in minor units, decimal input, EUR conversion.
 
-use std::str::FromStr;
-
-use rust_decimal::{Decimal, RoundingStrategy, prelude::ToPrimitive as _};
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, de};
+use serde_json::value::RawValue;
 
 /// An ISO-4217-style code: 3 to 5 upper-case ASCII letters (`EUR`, `BTC`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -42,17 +41,28 @@ impl<'de> Deserialize<'de> for CurrencyCode {
 
 /// A decimal amount as sent by a client: a JSON string (`"10.50"`) or number (`10.5`). Kept as text until
 /// the currency's exponent is known.
+///
+/// A number is kept exactly as written in the body, never converted through a float (`serde_json` without
+/// `arbitrary_precision` reads fractions and large numbers as `f64`, which would accept `1e3` as 1000 and
+/// round away digits past about 17): it is then validated like the same text in a string, so what is booked
+/// is exactly what was sent (and signed), or it is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecimalInput(pub String);
 
 impl<'de> Deserialize<'de> for DecimalInput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Self(s)),
-            serde_json::Value::Number(n) => Ok(Self(n.to_string())),
-            other => Err(de::Error::custom(format!(
-                "expected an amount as a string or number, got {other}"
-            ))),
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            serde_json::from_str::<String>(text)
+                .map(Self)
+                .map_err(de::Error::custom)
+        } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(de::Error::custom(format!(
+                "expected an amount as a string or number, got {text}"
+            )))
         }
     }
 }
@@ -96,34 +106,47 @@ impl AmountError {
 }
 
 /// Parse a signed decimal into minor units for a currency with `exponent` decimals.
+///
+/// Plain decimal notation only (an optional leading `-`, digits, at most one `.`; no exponent, `+` or inner
+/// spaces; at most 40 characters). The text itself is checked and converted digit by digit: decimals are
+/// counted as written (trailing zeros are not precision), so nothing is ever rounded (`rust_decimal` keeps
+/// only 28 decimals and would round `"0.0099999999999999999999999999999"` to 0.01). The magnitude must fit
+/// in an `i64` of minor units, so `i64::MIN` (whose magnitude does not) is `TooLarge` like its positive
+/// counterpart.
 pub fn parse_signed_minor(raw: &str, currency: &str, exponent: u32) -> Result<i64, AmountError> {
     let trimmed = raw.trim();
-    // Plain decimal notation only: no exponents, no spaces, no "+".
-    let valid_chars = trimmed
-        .chars()
-        .enumerate()
-        .all(|(i, c)| c.is_ascii_digit() || c == '.' || (i == 0 && c == '-'));
-    if trimmed.is_empty() || !valid_chars || trimmed.len() > 40 {
-        return Err(AmountError::Malformed(raw.to_owned()));
+    let malformed = || AmountError::Malformed(raw.to_owned());
+    if trimmed.is_empty() || trimmed.len() > 40 {
+        return Err(malformed());
     }
-    let value = Decimal::from_str(trimmed).map_err(|_| {
-        if trimmed.replace(['-', '.'], "").len() > 28 {
-            AmountError::TooLarge
-        } else {
-            AmountError::Malformed(raw.to_owned())
-        }
-    })?;
-    let value = value.normalize();
-    if value.scale() > exponent {
-        return Err(AmountError::TooPrecise {
+    let (negative, unsigned) = match trimmed.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || !all_digits(fraction) || (whole.is_empty() && fraction.is_empty()) {
+        return Err(malformed());
+    }
+    let fraction = fraction.trim_end_matches('0');
+    let padding = (exponent as usize)
+        .checked_sub(fraction.len())
+        .ok_or_else(|| AmountError::TooPrecise {
             currency: currency.to_owned(),
             exponent,
-        });
+        })?;
+    let digits = whole
+        .bytes()
+        .chain(fraction.bytes())
+        .chain(std::iter::repeat_n(b'0', padding));
+    let mut magnitude: i64 = 0;
+    for digit in digits {
+        magnitude = magnitude
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(i64::from(digit - b'0')))
+            .ok_or(AmountError::TooLarge)?;
     }
-    let minor = value
-        .checked_mul(Decimal::from(10i64.pow(exponent)))
-        .ok_or(AmountError::TooLarge)?;
-    minor.to_i64().ok_or(AmountError::TooLarge)
+    Ok(if negative { -magnitude } else { magnitude })
 }
 
 /// Parse a strictly positive decimal into minor units.
@@ -218,6 +241,175 @@ mod tests {
                     Err(AmountError::Malformed(_))
                 ),
                 "{garbage}"
+            );
+        }
+    }
+
+    #[test]
+    fn digits_beyond_what_a_decimal_holds_are_counted_not_rounded_away() {
+        let too_precise = Err(AmountError::TooPrecise {
+            currency: "EUR".into(),
+            exponent: 2,
+        });
+        // More than 28 decimals: `Decimal::from_str` would round these to 0.01, 1.00 and 0.
+        assert_eq!(
+            parse_positive_minor("0.0099999999999999999999999999999", "EUR", 2),
+            too_precise
+        );
+        assert_eq!(
+            parse_positive_minor("1.00000000000000000000000000001", "EUR", 2),
+            too_precise
+        );
+        assert_eq!(
+            parse_positive_minor("0.00000000000000000000000000001", "EUR", 2),
+            too_precise
+        );
+        assert_eq!(
+            parse_positive_minor("20.00999999999999999999999999999", "EUR", 2),
+            too_precise
+        );
+        // Zeros are still not precision, however many, and leading zeros are harmless.
+        assert_eq!(
+            parse_positive_minor("1.000000000000000000000000000000", "EUR", 2),
+            Ok(100)
+        );
+        assert_eq!(parse_positive_minor("0007.50", "EUR", 2), Ok(750));
+        assert_eq!(parse_positive_minor(".5", "EUR", 2), Ok(50));
+        assert_eq!(parse_positive_minor("5.", "EUR", 2), Ok(500));
+        for garbage in [".", "-", "-.", "1.2.3", "1-", "-.-1"] {
+            assert!(
+                matches!(
+                    parse_signed_minor(garbage, "EUR", 2),
+                    Err(AmountError::Malformed(_))
+                ),
+                "{garbage}"
+            );
+        }
+        // The whole range, exactly.
+        assert_eq!(
+            parse_signed_minor("92233720368547758.07", "EUR", 2),
+            Ok(i64::MAX)
+        );
+        assert_eq!(
+            parse_signed_minor("12345678901234567.89", "EUR", 2),
+            Ok(1_234_567_890_123_456_789)
+        );
+        assert_eq!(
+            parse_positive_minor("92233720368.54775807", "BTC", 8),
+            Ok(i64::MAX)
+        );
+        assert_eq!(
+            parse_positive_minor("92233720368.54775808", "BTC", 8),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(
+            parse_positive_minor("00000000000000000000000000000000001", "JPY", 0),
+            Ok(1)
+        );
+        assert_eq!(
+            parse_positive_minor("1000000000000000000000000000000000000", "JPY", 0),
+            Err(AmountError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn a_signed_amount_whose_magnitude_does_not_fit_is_too_large() {
+        // i64::MIN minor units: its magnitude has no i64, so it cannot be booked as a debit of that size.
+        assert_eq!(
+            parse_signed_minor("-92233720368547758.08", "EUR", 2),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(
+            parse_signed_minor("-9223372036854775808", "JPY", 0),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(
+            parse_signed_minor("-92233720368547758.07", "EUR", 2),
+            Ok(-i64::MAX)
+        );
+        assert_eq!(
+            parse_signed_minor("-9223372036854775807", "JPY", 0),
+            Ok(-i64::MAX)
+        );
+        assert_eq!(
+            parse_signed_minor("-9223372036854775809", "JPY", 0),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(AmountError::TooLarge.code(), "amount_too_large");
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        amount: DecimalInput,
+    }
+
+    /// The amount of `{"amount": <json>}` as read by `serde_json` (directly, and through
+    /// `serde_path_to_error` as axum's `Json` and `error::parse_json` do).
+    fn json_amount(json: &str) -> Result<String, String> {
+        let body = format!(r#"{{"amount": {json} }}"#);
+        let direct = serde_json::from_str::<Body>(&body).map(|b| b.amount.0);
+        let mut de = serde_json::Deserializer::from_str(&body);
+        let tracked = serde_path_to_error::deserialize::<_, Body>(&mut de).map(|b| b.amount.0);
+        assert_eq!(
+            direct.as_ref().map_err(ToString::to_string),
+            tracked.as_ref().map_err(|e| e.inner().to_string()),
+            "{json}"
+        );
+        direct.map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_json_number_is_read_as_the_text_sent_not_through_a_float() {
+        assert_eq!(json_amount("10").as_deref(), Ok("10"));
+        assert_eq!(json_amount("10.5").as_deref(), Ok("10.5"));
+        assert_eq!(json_amount("-5").as_deref(), Ok("-5"));
+        assert_eq!(json_amount(r#""10.50""#).as_deref(), Ok("10.50"));
+        assert_eq!(json_amount(r#""\u0031\u0030""#).as_deref(), Ok("10"));
+        assert_eq!(
+            parse_positive_minor(&json_amount("10").unwrap(), "EUR", 2),
+            Ok(1000)
+        );
+        assert_eq!(
+            parse_positive_minor(&json_amount("10.5").unwrap(), "EUR", 2),
+            Ok(1050)
+        );
+        assert_eq!(
+            parse_positive_minor(&json_amount("10.50").unwrap(), "EUR", 2),
+            Ok(1050)
+        );
+        // An exponent is refused as a number just as it is as a string (a float would make it 1000).
+        for exponent in ["1e3", "1E3", "1.5e2", "1e-2"] {
+            assert!(
+                matches!(
+                    parse_positive_minor(&json_amount(exponent).unwrap(), "EUR", 2),
+                    Err(AmountError::Malformed(_))
+                ),
+                "{exponent}"
+            );
+        }
+        // Digits a float cannot hold are not rounded away (an f64 reads both as 10.0).
+        assert_eq!(
+            parse_positive_minor(&json_amount("10.000000000000000001").unwrap(), "EUR", 2),
+            Err(AmountError::TooPrecise {
+                currency: "EUR".into(),
+                exponent: 2
+            })
+        );
+        assert_eq!(
+            parse_positive_minor(&json_amount("12345678901234567.89").unwrap(), "EUR", 2),
+            Ok(1_234_567_890_123_456_789),
+            "more significant digits than an f64 has, booked exactly"
+        );
+        // "-0" as a number is as negative as the string.
+        assert_eq!(
+            parse_non_negative_minor(&json_amount("-0").unwrap(), "EUR", 2),
+            Err(AmountError::Negative)
+        );
+        for other in ["null", "true", "[1]", r#"{"v": 1}"#] {
+            let error = json_amount(other).unwrap_err();
+            assert!(
+                error.contains("expected an amount as a string or number"),
+                "{other}: {error}"
             );
         }
     }

@@ -14,7 +14,9 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use crate::{
-    domain::money::{CurrencyCode, DecimalInput, format_minor, parse_signed_minor, to_eur},
+    domain::money::{
+        AmountError, CurrencyCode, DecimalInput, format_minor, parse_signed_minor, to_eur,
+    },
     error::{ApiJson, VaultError},
     idempotency,
     ledger::{Direction, PostError, Posting, currencies::amount_error},
@@ -69,6 +71,11 @@ async fn adjust(
             "the amount must not be zero",
         ));
     }
+    // The posting's size. The parser already refuses `i64::MIN` (whose magnitude has no i64); checked here
+    // too rather than trusting it with a panic (debug) or a negative amount the database refuses (release).
+    let magnitude = amount
+        .checked_abs()
+        .ok_or_else(|| amount_error(AmountError::TooLarge))?;
     require_player(&state, request.player_id).await?;
     let rate = eur_rate(&state, &currency)?;
     // Resolve the system account before the transaction (its creation uses another connection).
@@ -83,8 +90,8 @@ async fn adjust(
         kind: TransferKind::Adjustment,
         player_id: request.player_id,
         currency: currency.code.clone(),
-        amount: amount.abs(),
-        amount_eur: to_eur(amount.abs(), currency.exp(), rate),
+        amount: magnitude,
+        amount_eur: to_eur(magnitude, currency.exp(), rate),
         direction: if amount > 0 {
             Direction::CreditPlayer
         } else {

@@ -8,6 +8,10 @@
 //!   refused with `already_rolled_back`;
 //! - a duplicate rollback returns the first answer; a win after its bet was rolled back is refused
 //!   (`already_rolled_back`); a rollback after the round was settled is refused (`round_settled`);
+//! - a rollback must name its bet's round, and a win's `bet_transaction_id` must be a bet of the same player
+//!   in the win's round (`round_mismatch` otherwise); a win for a round without an accepted bet is
+//!   `round_not_found`. A win's `round_not_found` and `bet_not_found` are not stored: the win may have
+//!   overtaken its bet, and its retry after the bet is decided afresh;
 //! - bets need a game session of the player (`POST /api/v1/games/sessions`); wins and rollbacks do not;
 //! - a win of zero (how providers close a lost round) is checked, claimed and answered like any win, and
 //!   settles the round with `close_round`, but posts no transfer (no outbox event): `transfer_id` is null.
@@ -871,12 +875,8 @@ async fn settle_win(
     .await
     .map_err(db)?;
     match round {
-        None => {
-            return Err(fin(VaultError::not_found(
-                "round_not_found",
-                format!("round {} has no bet", request.round_id),
-            )));
-        }
+        // Transient: the win may have raced ahead of its bet's batch commit; a retry finds the round.
+        None => return Err(transient(round_not_found(&request.round_id))),
         Some((status, _, _)) if status == "settled" => {
             return Err(fin(VaultError::unprocessable(
                 "round_settled",
@@ -896,10 +896,12 @@ async fn settle_win(
         }
         Some(_) => {}
     }
-    // A win after its bet was rolled back is refused: the named bet, or every bet of the round.
+    // A win after its bet was rolled back is refused: the named bet (which must be an accepted bet of this
+    // player in this round), or every bet of the round (which must have had one).
     let rolled_back = if let Some(bet_id) = &request.bet_transaction_id {
-        let bet: Option<(String, Option<Uuid>)> = sqlx::query_as(
-            "SELECT operation, transfer_id FROM game_transactions WHERE provider = $1 AND transaction_id = $2",
+        let bet: Option<BetRow> = sqlx::query_as(
+            "SELECT operation, transfer_id, player_id, round_id FROM game_transactions
+             WHERE provider = $1 AND transaction_id = $2",
         )
         .bind(&call.provider)
         .bind(bet_id)
@@ -907,16 +909,30 @@ async fn settle_win(
         .await
         .map_err(db)?;
         match bet {
-            Some((op, _)) if op == "tombstone" => true,
-            Some((op, Some(transfer))) if op == "bet" => sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'rollback' AND reference_transfer_id = $1)",
-            )
-            .bind(transfer)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?,
+            Some((op, ..)) if op == "tombstone" => true,
+            Some((op, Some(transfer), player, round)) if op == "bet" => {
+                if player != Some(request.player_id)
+                    || round.as_deref() != Some(request.round_id.as_str())
+                {
+                    return Err(fin(VaultError::conflict(
+                        "round_mismatch",
+                        format!(
+                            "bet {bet_id} belongs to another round or player than round {}",
+                            request.round_id
+                        ),
+                    )));
+                }
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'rollback' AND reference_transfer_id = $1)",
+                )
+                .bind(transfer)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?
+            }
+            // Transient: the bet may still be in a batch that has not committed yet.
             _ => {
-                return Err(fin(VaultError::not_found(
+                return Err(transient(VaultError::not_found(
                     "bet_not_found",
                     format!("bet {bet_id} is unknown"),
                 )));
@@ -932,7 +948,11 @@ async fn settle_win(
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        bets > 0 && bets == rollbacks
+        if bets == 0 {
+            // The round was opened by a refused bet (insufficient funds): it never had a stake to win on.
+            return Err(transient(round_not_found(&request.round_id)));
+        }
+        bets == rollbacks
     };
     if rolled_back {
         return Err(fin(VaultError::unprocessable(
@@ -999,6 +1019,15 @@ async fn settle_win(
         .map_err(db)
 }
 
+/// The `game_transactions` row a win or rollback names as its bet: operation, transfer (of an accepted bet),
+/// player and round.
+type BetRow = (String, Option<Uuid>, Option<Uuid>, Option<String>);
+
+/// A win for a round without an accepted bet. Never stored as final: the win may have overtaken its bet.
+fn round_not_found(round_id: &str) -> VaultError {
+    VaultError::not_found("round_not_found", format!("round {round_id} has no bet"))
+}
+
 /// Mark a round settled (`close_round`): later bets, wins and rollbacks in it are `round_settled`.
 async fn settle_round(
     tx: &mut PgConnection,
@@ -1063,8 +1092,8 @@ async fn roll_back(
     // tombstone insert wait and then conflict, and the second lookup finds the committed bet).
     let mut bet = None;
     for _ in 0..2 {
-        bet = sqlx::query_as::<_, (String, Option<Uuid>, Option<Uuid>)>(
-            "SELECT operation, transfer_id, player_id FROM game_transactions
+        bet = sqlx::query_as::<_, BetRow>(
+            "SELECT operation, transfer_id, player_id, round_id FROM game_transactions
              WHERE provider = $1 AND transaction_id = $2 FOR UPDATE",
         )
         .bind(&call.provider)
@@ -1124,8 +1153,8 @@ async fn roll_back(
             });
         }
     }
-    let (bet_transfer, bet_player) = match bet {
-        Some((op, Some(transfer), player)) if op == "bet" => (transfer, player),
+    let (bet_transfer, bet_player, bet_round) = match bet {
+        Some((op, Some(transfer), player, round)) if op == "bet" => (transfer, player, round),
         _ => {
             return Err(fin(VaultError::not_found(
                 "bet_not_found",
@@ -1142,22 +1171,56 @@ async fn roll_back(
             "the bet belongs to another player",
         )));
     }
-    let round_status: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM rounds WHERE provider = $1 AND round_id = $2 FOR UPDATE",
+    // The round that matters is the bet's: the request must name it, and it is the one locked, checked and
+    // booked (naming another round must not refund a bet whose round was settled, nor count the rollback in
+    // a round it does not belong to).
+    let Some(bet_round) = bet_round else {
+        return Err(transient(VaultError::Internal(anyhow::anyhow!(
+            "accepted bet {} has no round",
+            request.bet_transaction_id
+        ))));
+    };
+    if bet_round != request.round_id {
+        return Err(fin(VaultError::conflict(
+            "round_mismatch",
+            format!(
+                "bet {} was placed in another round than {}",
+                request.bet_transaction_id, request.round_id
+            ),
+        )));
+    }
+    let round: Option<(String, Uuid, String)> = sqlx::query_as(
+        "SELECT status, player_id, currency FROM rounds WHERE provider = $1 AND round_id = $2 FOR UPDATE",
     )
     .bind(&call.provider)
-    .bind(&request.round_id)
+    .bind(&bet_round)
     .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    if round_status.as_deref() == Some("settled") {
-        return Err(fin(VaultError::unprocessable(
-            "round_settled",
-            format!(
-                "round {} is settled; its bets cannot be rolled back",
-                request.round_id
-            ),
-        )));
+    match round {
+        // An accepted bet opened (or joined) its round in the same commit: a missing round is a broken
+        // ledger, never a pass.
+        None => {
+            return Err(transient(VaultError::Internal(anyhow::anyhow!(
+                "round {bet_round} of accepted bet {} is missing",
+                request.bet_transaction_id
+            ))));
+        }
+        Some((status, _, _)) if status == "settled" => {
+            return Err(fin(VaultError::unprocessable(
+                "round_settled",
+                format!("round {bet_round} is settled; its bets cannot be rolled back"),
+            )));
+        }
+        Some((_, player, round_currency))
+            if player != request.player_id || round_currency != currency.code =>
+        {
+            return Err(fin(VaultError::conflict(
+                "round_mismatch",
+                format!("round {bet_round} belongs to another player or currency"),
+            )));
+        }
+        Some(_) => {}
     }
     let already: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'rollback' AND reference_transfer_id = $1)",
@@ -1198,7 +1261,7 @@ async fn roll_back(
         idempotency_key: format!("game:{}:{}", call.provider, request.transaction_id),
         game: Some(GameRef {
             provider: call.provider.clone(),
-            round_id: request.round_id.clone(),
+            round_id: bet_round,
             game_id: bet_row
                 .get::<Option<String>, _>("game_id")
                 .unwrap_or_default(),

@@ -77,6 +77,24 @@ struct PaymentRequest {
     provider: Option<String>,
 }
 
+/// What a payment's `Idempotency-Key` stands for. Deposits and withdrawals share the player's key space
+/// (`payment:{player}`), so the direction is part of the request: the same key and body sent to the other
+/// endpoint is another request (`409 idempotency_conflict`), never a replay of the first.
+#[derive(Debug, Serialize)]
+struct Fingerprint<'a> {
+    direction: Direction,
+    request: &'a PaymentRequest,
+}
+
+/// `423 player_locked` for a withdrawal.
+fn no_withdrawals_locked() -> VaultError {
+    VaultError::refused(
+        StatusCode::LOCKED,
+        "player_locked",
+        "the account is locked: no withdrawals",
+    )
+}
+
 /// A payment row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct Payment {
@@ -362,15 +380,11 @@ async fn create(
     let amount = currency.parse_amount(&request.amount.0)?;
     check_amount(&currency, amount, direction)?;
     let provider = pick_provider(&state, request.provider.as_deref())?;
+    // A first look without a lock, for the refusal's precedence over the later checks; a withdrawal reads
+    // `locked` again under the player's row lock below.
     match player_locked(&state, player_id).await? {
         None => return Err(unknown_player()),
-        Some(true) if direction == Direction::Withdrawal => {
-            return Err(VaultError::refused(
-                StatusCode::LOCKED,
-                "player_locked",
-                "the account is locked: no withdrawals",
-            ));
-        }
+        Some(true) if direction == Direction::Withdrawal => return Err(no_withdrawals_locked()),
         _ => {}
     }
     let rate = eur_rate(&state, &currency)?;
@@ -384,19 +398,29 @@ async fn create(
         .await?;
 
     let mut tx = state.pool.begin().await?;
-    if let Some((status, body)) =
-        idempotency::claim(&mut tx, &scope, &key, &idempotency::hash(&request)).await?
-    {
+    let fingerprint = idempotency::hash(&Fingerprint {
+        direction,
+        request: &request,
+    });
+    if let Some((status, body)) = idempotency::claim(&mut tx, &scope, &key, &fingerprint).await? {
         return Ok((status, Json(body)));
     }
     let id = Uuid::now_v7();
     let mut hold = None;
     let status = if direction == Direction::Withdrawal {
-        // Serialise a player's withdrawals so the daily limit check cannot race.
-        sqlx::query("SELECT 1 FROM players WHERE id = $1 FOR UPDATE")
-            .bind(player_id)
-            .execute(&mut *tx)
-            .await?;
+        // Serialise a player's withdrawals so the daily limit check cannot race, and read `locked` under the
+        // row lock `players::lock` takes too: a lock committed since the first look refuses the withdrawal
+        // here, and a lock still to come waits for this transaction (the hold is then already booked).
+        let locked: Option<bool> =
+            sqlx::query_scalar("SELECT locked FROM players WHERE id = $1 FOR UPDATE")
+                .bind(player_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match locked {
+            None => return Err(unknown_player()),
+            Some(true) => return Err(no_withdrawals_locked()),
+            Some(false) => {}
+        }
         let today: Option<i64> = sqlx::query_scalar(
             "SELECT sum(amount)::bigint FROM payments
              WHERE player_id = $1 AND direction = 'withdrawal' AND currency = $2
