@@ -146,15 +146,7 @@ async fn a_deposit_whose_success_webhook_arrives_three_times_credits_once_and_a_
     );
 
     assert_eq!(vault.balance(player.id, "EUR").await, "50.00");
-    assert_eq!(
-        vault
-            .count(
-                "SELECT count(*) FROM transfers WHERE kind = 'deposit' AND player_id = $1",
-                player.id
-            )
-            .await,
-        1
-    );
+    assert_eq!(transfers_of_kind(&vault, &player, "deposit").await, 1);
     let payment = wait_status(&vault, &player, id, "succeeded").await;
     assert_eq!(payment["flagged"], false);
     let metrics = vault.metrics().await;
@@ -252,12 +244,7 @@ async fn a_failed_payout_returns_the_money() {
     assert_eq!(payment["failure_reason"], "payout_rejected_by_bank");
     assert_eq!(vault.balance(player.id, "EUR").await, "100.00");
     assert_eq!(
-        vault
-            .count(
-                "SELECT count(*) FROM transfers WHERE kind = 'withdrawal_reversal' AND player_id = $1",
-                player.id
-            )
-            .await,
+        transfers_of_kind(&vault, &player, "withdrawal_reversal").await,
         1
     );
     vault.stop().await;
@@ -599,15 +586,7 @@ async fn payment_rules_refuse_with_their_own_codes_and_players_see_only_their_ow
             .await,
         0
     );
-    assert_eq!(
-        vault
-            .count(
-                "SELECT count(*) FROM transfers WHERE kind = 'withdrawal' AND player_id = $1",
-                player.id
-            )
-            .await,
-        0
-    );
+    assert_eq!(transfers_of_kind(&vault, &player, "withdrawal").await, 0);
     vault.stop().await;
 }
 
@@ -631,6 +610,15 @@ async fn pay_raw(
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn transfers_of_kind(vault: &TestVault, player: &TestPlayer, kind: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM transfers WHERE kind = $1 AND player_id = $2")
+        .bind(kind)
+        .bind(player.id)
+        .fetch_one(&vault.db.pool)
+        .await
+        .unwrap()
 }
 
 async fn count_payments(vault: &TestVault, player: &TestPlayer, direction: &str) -> i64 {
@@ -750,15 +738,7 @@ async fn a_lock_committed_while_a_withdrawal_waits_for_the_player_row_refuses_th
         "nothing is held"
     );
     assert_eq!(count_payments(&vault, &player, "withdrawal").await, 0);
-    assert_eq!(
-        vault
-            .count(
-                "SELECT count(*) FROM transfers WHERE kind = 'withdrawal' AND player_id = $1",
-                player.id
-            )
-            .await,
-        0
-    );
+    assert_eq!(transfers_of_kind(&vault, &player, "withdrawal").await, 0);
     vault.stop().await;
 }
 
