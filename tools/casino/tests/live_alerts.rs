@@ -235,36 +235,14 @@ impl Live {
     async fn player(&self, tag: &str, fund: Option<&str>) -> Result<TestPlayer, String> {
         let email = format!("live-{}-{tag}@casino.test", self.nonce);
         let password = format!("Live check {} key7", self.nonce);
-        let registered = self
-            .vault
-            .call(
-                "register",
-                Method::POST,
-                "/api/v1/auth/register",
-                None,
-                None,
-                &json!({ "email": email, "password": password, "currency": "EUR" }),
-            )
-            .await;
-        let id = registered.body["id"]
-            .as_str()
-            .filter(|_| registered.ok())
+        let registered = self.vault.register(&email, &password, "EUR").await;
+        let id = registered
+            .field("id")
             .ok_or_else(|| format!("registering {email}: {}", registered.describe()))?
             .to_owned();
-        let login = self
-            .vault
-            .call(
-                "login",
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                None,
-                &json!({ "email": email, "password": password }),
-            )
-            .await;
-        let token = login.body["access_token"]
-            .as_str()
-            .filter(|_| login.ok())
+        let login = self.vault.login(&email, &password).await;
+        let token = login
+            .field("access_token")
             .ok_or_else(|| format!("logging in {email}: {}", login.describe()))?
             .to_owned();
         if let Some(amount) = fund {
@@ -820,17 +798,8 @@ async fn run(
         Ok(vault) => vault,
         Err(error) => return vec![format!("Vault client: {error:#}")],
     };
-    let login = vault
-        .call(
-            "login",
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            None,
-            &json!({ "email": info.admin.email, "password": info.admin.password }),
-        )
-        .await;
-    let Some(staff_token) = login.body["access_token"].as_str().filter(|_| login.ok()) else {
+    let login = vault.login(&info.admin.email, &info.admin.password).await;
+    let Some(staff_token) = login.field("access_token") else {
         return vec![format!("staff login: {}", login.describe())];
     };
     let live = Arc::new(Live {

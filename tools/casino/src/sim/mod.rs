@@ -378,17 +378,8 @@ async fn read_currencies(vault: &vault::Vault) -> anyhow::Result<Vec<CurrencyInf
 }
 
 async fn staff_login(vault: &vault::Vault, email: &str, password: &str) -> anyhow::Result<Staff> {
-    let answer = vault
-        .call(
-            "login",
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            None,
-            &json!({ "email": email, "password": password }),
-        )
-        .await;
-    let token = answer.body["access_token"].as_str().filter(|_| answer.ok());
+    let answer = vault.login(email, password).await;
+    let token = answer.field("access_token");
     let Some(token) = token else {
         bail!(
             "the staff login of {email} at {} was refused ({})",
@@ -482,32 +473,11 @@ async fn register_one(
     let currency = &world.currencies[plan.currency];
     let registered = world
         .vault
-        .call(
-            "register",
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            None,
-            &json!({ "email": email, "password": password, "currency": currency.code }),
-        )
+        .register(&email, &password, &currency.code)
         .await;
-    let id: Uuid = registered.body["id"]
-        .as_str()
-        .filter(|_| registered.ok())?
-        .parse()
-        .ok()?;
-    let login = world
-        .vault
-        .call(
-            "login",
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            None,
-            &json!({ "email": email, "password": password }),
-        )
-        .await;
-    let token = login.body["access_token"].as_str().filter(|_| login.ok())?;
+    let id: Uuid = registered.field("id")?.parse().ok()?;
+    let login = world.vault.login(&email, &password).await;
+    let token = login.field("access_token")?;
     Some(Player::new(
         index,
         id,

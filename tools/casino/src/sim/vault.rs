@@ -36,6 +36,11 @@ impl Answer {
         stats::is_server_error(&self.outcome)
     }
 
+    /// The string field `name` of a 2xx body (`access_token`, `id`); `None` for a refusal.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.body[name].as_str().filter(|_| self.ok())
+    }
+
     /// One line for error messages.
     pub fn describe(&self) -> String {
         match &self.error {
@@ -131,6 +136,36 @@ impl Vault {
             request = request.json(body);
         }
         self.send(operation, request).await
+    }
+
+    /// `POST /api/v1/auth/register` a player with `currency` (counted as `register`); the id is
+    /// `field("id")`.
+    pub async fn register(&self, email: &str, password: &str, currency: &str) -> Answer {
+        let body =
+            serde_json::json!({ "email": email, "password": password, "currency": currency });
+        self.call(
+            "register",
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            None,
+            &body,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/login` (counted as `login`); the token is `field("access_token")`.
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        let body = serde_json::json!({ "email": email, "password": password });
+        self.call(
+            "login",
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            None,
+            &body,
+        )
+        .await
     }
 
     /// `POST /api/v1/games/{operation}` signed as the game provider; `operation` is `bet`, `win`,

@@ -320,23 +320,13 @@ impl World {
 
     /// Log `player` in again; `true` with a new token.
     pub async fn relogin(&self, player: &Player) -> bool {
-        let answer = self
-            .vault
-            .call(
-                "login",
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                None,
-                &json!({ "email": player.email, "password": player.password }),
-            )
-            .await;
-        match answer.body["access_token"].as_str() {
-            Some(token) if answer.ok() => {
+        let answer = self.vault.login(&player.email, &player.password).await;
+        match answer.field("access_token") {
+            Some(token) => {
                 player.set_token(token.to_owned());
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -365,16 +355,9 @@ impl World {
         }
         let login = self
             .vault
-            .call(
-                "login",
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                None,
-                &json!({ "email": self.staff.email, "password": self.staff.password }),
-            )
+            .login(&self.staff.email, &self.staff.password)
             .await;
-        let Some(token) = login.body["access_token"].as_str().filter(|_| login.ok()) else {
+        let Some(token) = login.field("access_token") else {
             return answer;
         };
         if let Ok(mut current) = self.staff.token.write() {
