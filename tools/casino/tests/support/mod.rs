@@ -30,41 +30,10 @@ pub struct Up {
 }
 
 impl Up {
-    /// Start `casino up --ports auto --run-dir <dir> <args>` with `env` and wait for stack.json.
+    /// Start `casino up --ports auto --run-dir <dir> <args>` with `env` and wait for stack.json; panics with
+    /// [`Up::try_start`]'s reason (after stopping what started) when the stack does not come up.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let run_dir = run_dir(name);
-        let mut child = casino()
-            .args(["up", "--ports", "auto", "--run-dir"])
-            .arg(&run_dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("casino starts");
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let info = loop {
-            if let Ok(info) = StackInfo::load(&run_dir) {
-                break info;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                let output = child.wait_with_output().unwrap();
-                panic!(
-                    "casino up exited before the stack was ready: {status}\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the stack was not up within 180 s"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        };
-        Self {
-            child: Some(child),
-            info,
-            run_dir,
-        }
+        Self::try_start(name, args, env).unwrap_or_else(|reason| panic!("{reason}"))
     }
 
     /// `casino fault <args>` against this stack; asserts it succeeded and returns what it printed.
