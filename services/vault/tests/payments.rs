@@ -297,43 +297,19 @@ async fn a_withdrawal_above_the_review_threshold_is_paid_only_after_approval_and
         .await;
     assert_eq!(status, 200);
     assert_eq!(queue["items"][0]["id"], id);
-    let (status, _) = vault
-        .post(
-            &format!("/api/v1/admin/withdrawals/{id}/approve"),
-            Some(&player.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = decide(&vault, &player.token, id, "approve").await;
     assert_eq!(status, 403);
-    let (status, approved) = vault
-        .post(
-            &format!("/api/v1/admin/withdrawals/{id}/approve"),
-            Some(&admin),
-            json!({}),
-        )
-        .await;
+    let (status, approved) = decide(&vault, &admin, id, "approve").await;
     assert_eq!(status, 200, "{approved}");
     wait_status(&vault, &player, id, "succeeded").await;
 
     let (_, second) = withdraw(&vault, &player, "2500.00", "big2").await;
     let second_id = second["id"].as_str().unwrap();
-    let (status, rejected) = vault
-        .post(
-            &format!("/api/v1/admin/withdrawals/{second_id}/reject"),
-            Some(&admin),
-            json!({ "reason": "source of funds unclear" }),
-        )
-        .await;
+    let (status, rejected) = decide(&vault, &admin, second_id, "reject").await;
     assert_eq!(status, 200, "{rejected}");
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(vault.balance(player.id, "EUR").await, "3500.00");
-    let (status, again) = vault
-        .post(
-            &format!("/api/v1/admin/withdrawals/{second_id}/approve"),
-            Some(&admin),
-            json!({}),
-        )
-        .await;
+    let (status, again) = decide(&vault, &admin, second_id, "approve").await;
     assert_eq!((status, error_code(&again)), (409, Some("not_in_review")));
     vault.stop().await;
 }
@@ -360,21 +336,11 @@ async fn a_staff_approval_and_rejection_racing_on_one_withdrawal_never_both_take
         }
     }
 
-    let decide = |id: String, decision: &'static str| {
-        let (vault, admin) = (&vault, &admin);
-        async move {
-            let body = if decision == "reject" {
-                json!({ "reason": "source of funds unclear" })
-            } else {
-                json!({})
-            };
-            let path = format!("/api/v1/admin/withdrawals/{id}/{decision}");
-            vault.post(&path, Some(admin), body).await
-        }
-    };
     let races = ids.iter().map(|id| async {
-        let (approved, rejected) =
-            tokio::join!(decide(id.clone(), "approve"), decide(id.clone(), "reject"));
+        let (approved, rejected) = tokio::join!(
+            decide(&vault, &admin, id, "approve"),
+            decide(&vault, &admin, id, "reject")
+        );
         (id.clone(), approved, rejected)
     });
     for (id, (approve_status, approved), (reject_status, rejected)) in join_all(races).await {
@@ -418,13 +384,7 @@ async fn a_payout_reported_after_the_funds_were_returned_is_flagged_for_staff() 
     vault.fund(player.id, "EUR", "3000.00").await;
     let (_, payment) = withdraw(&vault, &player, "2500.00", "returned").await;
     let id = payment["id"].as_str().unwrap();
-    let (status, rejected) = vault
-        .post(
-            &format!("/api/v1/admin/withdrawals/{id}/reject"),
-            Some(&admin),
-            json!({ "reason": "source of funds unclear" }),
-        )
-        .await;
+    let (status, rejected) = decide(&vault, &admin, id, "reject").await;
     assert_eq!(status, 200, "{rejected}");
     assert_eq!(vault.balance(player.id, "EUR").await, "3000.00");
 
@@ -612,6 +572,17 @@ async fn pay_raw(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// `POST /api/v1/admin/withdrawals/{id}/{decision}` (`approve`, or `reject` with a reason) with `token`.
+async fn decide(vault: &TestVault, token: &str, id: &str, decision: &str) -> (u16, Value) {
+    let body = if decision == "reject" {
+        json!({ "reason": "source of funds unclear" })
+    } else {
+        json!({})
+    };
+    let path = format!("/api/v1/admin/withdrawals/{id}/{decision}");
+    vault.post(&path, Some(token), body).await
+}
+
 async fn transfers_of_kind(vault: &TestVault, player: &TestPlayer, kind: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM transfers WHERE kind = $1 AND player_id = $2")
         .bind(kind)
@@ -638,38 +609,27 @@ async fn a_deposit_and_a_withdrawal_with_the_same_idempotency_key_are_a_conflict
     vault.fund(player.id, "EUR", "100.00").await;
     let body = json!({ "currency": "EUR", "amount": "50.00", "provider": "sandbox-a" });
 
-    // A deposit, then a withdrawal of the same body with its key.
-    let (status, deposit) = pay(&vault, &player, "deposits", body.clone(), "shared-1").await;
-    assert_eq!(
-        (status, &deposit["direction"]),
-        (201, &json!("deposit")),
-        "{deposit}"
-    );
-    let (status, answer) = pay(&vault, &player, "withdrawals", body.clone(), "shared-1").await;
-    assert_eq!(
-        (status, error_code(&answer)),
-        (409, Some("idempotency_conflict")),
-        "a withdrawal must not be answered with the deposit: {answer}"
-    );
-    // The deposit itself still replays.
-    let (status, again) = pay(&vault, &player, "deposits", body.clone(), "shared-1").await;
-    assert_eq!((status, &again["id"]), (201, &deposit["id"]), "{again}");
-
-    // A withdrawal, then a deposit of the same body with its key.
-    let (status, withdrawal) = pay(&vault, &player, "withdrawals", body.clone(), "shared-2").await;
-    assert_eq!(
-        (status, &withdrawal["direction"]),
-        (201, &json!("withdrawal")),
-        "{withdrawal}"
-    );
-    let (status, answer) = pay(&vault, &player, "deposits", body.clone(), "shared-2").await;
-    assert_eq!(
-        (status, error_code(&answer)),
-        (409, Some("idempotency_conflict")),
-        "a deposit must not be answered with the withdrawal: {answer}"
-    );
-    let (status, again) = pay(&vault, &player, "withdrawals", body, "shared-2").await;
-    assert_eq!((status, &again["id"]), (201, &withdrawal["id"]), "{again}");
+    // Each direction first, then the other one with the same body and key; the first still replays.
+    for (first, then, key) in [
+        ("deposits", "withdrawals", "shared-1"),
+        ("withdrawals", "deposits", "shared-2"),
+    ] {
+        let direction = first.trim_end_matches('s');
+        let (status, created) = pay(&vault, &player, first, body.clone(), key).await;
+        assert_eq!(
+            (status, &created["direction"]),
+            (201, &json!(direction)),
+            "{created}"
+        );
+        let (status, answer) = pay(&vault, &player, then, body.clone(), key).await;
+        assert_eq!(
+            (status, error_code(&answer)),
+            (409, Some("idempotency_conflict")),
+            "{then} must not be answered with the {direction}: {answer}"
+        );
+        let (status, again) = pay(&vault, &player, first, body.clone(), key).await;
+        assert_eq!((status, &again["id"]), (201, &created["id"]), "{again}");
+    }
 
     assert_eq!(count_payments(&vault, &player, "deposit").await, 1);
     assert_eq!(count_payments(&vault, &player, "withdrawal").await, 1);
