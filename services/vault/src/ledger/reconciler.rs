@@ -301,11 +301,6 @@ fn publish(found: Vec<Mismatch>) -> Vec<Mismatch> {
     found
 }
 
-/// Run one full pass over every transfer; returns every mismatch and sets `vault_ledger_mismatches`.
-pub async fn reconcile(pool: &PgPool) -> Result<Vec<Mismatch>, sqlx::Error> {
-    Reconciler::new(pool.clone()).pass().await
-}
-
 /// Reconcile every `period` until `stop`.
 pub async fn run(pool: PgPool, period: Duration, stop: CancellationToken) {
     let mut reconciler = Reconciler::new(pool);
